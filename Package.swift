@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-groupcache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "GroupCache", targets: ["GroupCache"]),
+        .library(name: "GroupCacheInMemory", targets: ["GroupCacheInMemory"]),
+        .executable(name: "gcctl", targets: ["gcctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Leaves: they import nothing of ours.
+        .target(name: "GroupCacheLRU"),
+        .target(name: "GroupCacheSingleFlight"),
+        .target(name: "GroupCacheRing"),
+
+        // The engine and its public API.
+        .target(
+            name: "GroupCache",
+            dependencies: ["GroupCacheLRU", "GroupCacheSingleFlight", "GroupCacheRing"]
+        ),
+
+        // An in-process transport, for tests and for services that want several nodes in one process.
+        .target(name: "GroupCacheInMemory", dependencies: ["GroupCache"]),
+
+        .executableTarget(
+            name: "gcctl",
+            dependencies: [
+                "GroupCache",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // The wire protocol: frames and their protobuf payloads. Only GroupCacheWire/ProtobufCodec.swift sees C.
+        .systemLibrary(
+            name: "CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        .target(name: "CGroupCacheProto", dependencies: ["CProtobufC"]),
+        .target(name: "GroupCacheWire", dependencies: ["CGroupCacheProto", "CProtobufC"]),
+
+        // Fakes and latches the tests share.
+        .target(name: "TestSupport", dependencies: ["GroupCache"], path: "Tests/Support"),
+
+        .testTarget(name: "GroupCacheLRUTests", dependencies: ["GroupCacheLRU", "TestSupport"]),
+        .testTarget(name: "GroupCacheSingleFlightTests", dependencies: ["GroupCacheSingleFlight", "TestSupport"]),
+        .testTarget(name: "GroupCacheRingTests", dependencies: ["GroupCacheRing", "TestSupport"]),
+        .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "TestSupport"]),
+        .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
+    ]
+)
+
+// Strict settings, once, for every target.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}

@@ -1,0 +1,154 @@
+import GroupCacheSingleFlight
+import Synchronization
+
+/// A named cache of values that this node and its peers share, filled on a miss by a loader.
+///
+/// Each key has one owner among the peers. ``get(_:timeout:)`` answers from this node's main cache (values it
+/// owns) or hot cache (copies of values others own); on a miss it asks the owner, which loads the value once
+/// however many callers, here or at other nodes, ask at the same time.
+///
+/// Make groups with ``GroupRegistry/makeGroup(name:cacheBytes:options:loader:)``.
+///
+/// Concurrency: every method may be called from any task. The caches sit behind one lock that is held only
+/// for dictionary-speed work, never across a suspension or a call out.
+public final class Group: Sendable {
+    /// The group's name, the same on every node.
+    public let name: String
+    /// The byte budget shared by the main and hot caches.
+    public let cacheBytes: Int
+    /// The group's behaviour.
+    public let options: GroupOptions
+
+    let loader: Loader
+    let peers: (any PeerPicker)?
+    let clock: any WallClock
+    let caches: Mutex<CacheStore>
+    let counters = GroupCounters()
+
+    /// Loads that run here: gets of keys this node owns, and every request from a peer. They never ask a peer,
+    /// so a cycle of nodes asking each other cannot form even when their rings disagree.
+    let localFlights = SingleFlight<CacheKey, Loaded>()
+    /// Fetches from a remote owner, for gets on this node.
+    let remoteFlights = SingleFlight<CacheKey, Loaded>()
+
+    /// A value a flight produced, and the cache it belongs in (none, if the hot cache is off).
+    struct Loaded: Sendable {
+        let value: CacheValue
+        let tier: CacheStore.Tier?
+    }
+
+    init(
+        name: String, cacheBytes: Int, options: GroupOptions, peers: (any PeerPicker)?, clock: any WallClock,
+        loader: @escaping Loader
+    ) {
+        self.name = name
+        self.cacheBytes = cacheBytes
+        self.options = options
+        self.peers = peers
+        self.clock = clock
+        self.loader = loader
+        self.caches = Mutex(CacheStore(budget: cacheBytes))
+    }
+
+    /// Returns the value of `key`: from this node's caches, else from its owner, which loads it once for all
+    /// concurrent callers.
+    ///
+    /// A peer that fails (refused, reset, malformed reply) is counted in ``GroupStats/peerErrors`` and the value
+    /// is loaded here instead, unless the deadline has passed. A value a peer sends already expired is refused and
+    /// loaded here.
+    ///
+    /// - Parameters:
+    ///   - key: The key.
+    ///   - timeout: How long to wait; ``GroupOptions/defaultTimeout`` if `nil`. The load goes on after it.
+    /// - Throws: ``GroupCacheError`` with ``GroupCacheError/Code/notFound``, ``GroupCacheError/Code/loadFailed``
+    ///   (from a remote loader) or ``GroupCacheError/Code/deadlineExceeded``; the local loader's own error;
+    ///   `CancellationError` if the calling task is cancelled, which the other waiters do not see.
+    public func get(_ key: CacheKey, timeout: Duration? = nil) async throws -> CacheValue {
+        counters.gets.increment()
+        if let value = cachedValue(forKey: key) { return value }
+        let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
+        if let owner = peers?.owner(of: key) {
+            return try await load(key, deadline: deadline, in: remoteFlights) {
+                try await self.fetch(key, from: owner, deadline: deadline)
+            }
+        }
+        return try await loadHere(key, deadline: deadline, isPeerRequest: false)
+    }
+
+    /// A snapshot of the group's counters and its caches' sizes.
+    public var stats: GroupStats {
+        var stats = counters.snapshot()
+        (stats.mainCache, stats.hotCache) = caches.withLock { $0.stats }
+        return stats
+    }
+
+    func cachedValue(forKey key: CacheKey) -> CacheValue? {
+        let value = caches.withLock { $0.value(forKey: key, clock: clock) }
+        if value != nil { counters.cacheHits.increment() }
+        return value
+    }
+
+    func loadHere(_ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool) async throws -> CacheValue {
+        try await load(key, deadline: deadline, in: localFlights) {
+            try await self.runLoader(key, deadline: deadline, isPeerRequest: isPeerRequest)
+        }
+    }
+
+    /// Joins or starts the flight for `key` in `flights`; the flight checks the caches once more, then runs
+    /// `fill`, and stores its value unless a write detached it meanwhile.
+    private func load(
+        _ key: CacheKey, deadline: ContinuousClock.Instant, in flights: SingleFlight<CacheKey, Loaded>,
+        fill: @escaping @Sendable () async throws -> Loaded
+    ) async throws -> CacheValue {
+        counters.loads.increment()
+        do {
+            return try await flights.value(
+                for: key, deadline: deadline,
+                operation: {
+                    // Another flight may have filled the cache between our miss and this flight's start.
+                    if let value = self.cachedValue(forKey: key) { return Loaded(value: value, tier: nil) }
+                    self.counters.loadsDeduped.increment()
+                    return try await fill()
+                },
+                commit: { result in
+                    guard case .success(let loaded) = result, let tier = loaded.tier,
+                        !loaded.value.isExpired(at: self.clock.now())
+                    else { return }
+                    self.caches.withLock { $0.store(loaded.value, forKey: key, in: tier) }
+                }
+            ).value.value
+        } catch is DeadlineExceededError {
+            throw GroupCacheError(.deadlineExceeded, "get of \(key) in group \(name) timed out")
+        }
+    }
+
+    private func fetch(_ key: CacheKey, from owner: any PeerClient, deadline: ContinuousClock.Instant) async throws -> Loaded {
+        do {
+            let value = try await owner.get(group: name, key: key, deadline: deadline)
+            if value.isExpired(at: clock.now()) {
+                throw GroupCacheError(.peerProtocol, "peer \(owner.id) sent \(key) already expired")
+            }
+            counters.peerLoads.increment()
+            return Loaded(value: value, tier: options.hotCache ? .hot : nil)
+        } catch where GroupCacheError.isCallerVisible(error) {
+            throw error
+        } catch {
+            counters.peerErrors.increment()
+            guard ContinuousClock.now < deadline else {
+                throw GroupCacheError(.deadlineExceeded, "get of \(key) from peer \(owner.id) timed out: \(error)")
+            }
+            return try await runLoader(key, deadline: deadline, isPeerRequest: false)
+        }
+    }
+
+    private func runLoader(_ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool) async throws -> Loaded {
+        do {
+            let value = try await loader(key, LoadContext(group: self, deadline: deadline, isPeerRequest: isPeerRequest))
+            counters.localLoads.increment()
+            return Loaded(value: value, tier: .main)
+        } catch {
+            counters.localLoadErrs.increment()
+            throw error
+        }
+    }
+}

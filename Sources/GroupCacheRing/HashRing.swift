@@ -1,0 +1,119 @@
+/// A consistent-hash ring that places peers and keys exactly as the Go groupcache flavours do, so that Swift and
+/// Go nodes given the same peer IDs agree on every key's owner.
+///
+/// Each member is placed at `replicas` points; a key belongs to the member at the first point at or after the
+/// key's hash, wrapping around to the first point. Where two points coincide, the member listed later wins, as
+/// in Go.
+///
+/// Lookups allocate nothing: the ring is two sorted arrays searched in place.
+///
+/// Concurrency: an immutable value; share it freely. Build a new ring to change members.
+public struct HashRing: Sendable {
+    /// How points and keys are hashed.
+    public enum Flavor: String, Sendable, CaseIterable {
+        /// golang/groupcache: point = crc32(decimal replica index + member), key = crc32(key).
+        case crc32
+        /// mailgun/groupcache v2 and groupcache-go v3: point = fnv1_64(lowercase hex md5(decimal replica index +
+        /// member)), key = fnv1_64(key).
+        case fnv1
+    }
+
+    /// The number of points per member that Go groupcache uses by default.
+    public static let defaultReplicas = 50
+
+    /// The hash function in use.
+    public let flavor: Flavor
+    /// The number of points per member.
+    public let replicas: Int
+    /// The members, in the order given.
+    public let members: [String]
+
+    private let points: [UInt64]
+    private let owners: [Int32]
+
+    /// Creates a ring of `members` (IDs as the Go peers spell them), in the order given.
+    public init(flavor: Flavor, replicas: Int = HashRing.defaultReplicas, members: [String]) {
+        precondition(replicas > 0, "a ring needs at least one point per member")
+        self.flavor = flavor
+        self.replicas = replicas
+        self.members = members
+
+        var placed: [(point: UInt64, member: Int32)] = []
+        placed.reserveCapacity(members.count * replicas)
+        for (memberIndex, member) in members.enumerated() {
+            for replica in 0..<replicas {
+                placed.append((Self.point(of: String(replica) + member, flavor: flavor), Int32(memberIndex)))
+            }
+        }
+        // Sort by point; among equal points the later member sorts last and so overwrites the earlier ones below.
+        placed.sort { ($0.point, $0.member) < ($1.point, $1.member) }
+        var points: [UInt64] = []
+        var owners: [Int32] = []
+        points.reserveCapacity(placed.count)
+        owners.reserveCapacity(placed.count)
+        for (point, member) in placed {
+            if points.last == point {
+                owners[owners.count - 1] = member
+            } else {
+                points.append(point)
+                owners.append(member)
+            }
+        }
+        self.points = points
+        self.owners = owners
+    }
+
+    /// Whether the ring has no members.
+    public var isEmpty: Bool { points.isEmpty }
+
+    /// Returns the index in ``members`` of the owner of the key held in `key`, or `nil` if the ring is empty.
+    public func ownerIndex(of key: UnsafeRawBufferPointer) -> Int? {
+        guard !points.isEmpty else { return nil }
+        let hash = Self.hash(key, flavor: flavor)
+        return points.withUnsafeBufferPointer { points in
+            var low = 0
+            var high = points.count
+            while low < high {
+                let middle = (low &+ high) >> 1
+                if points[middle] < hash { low = middle &+ 1 } else { high = middle }
+            }
+            return Int(owners[low == points.count ? 0 : low])
+        }
+    }
+
+    /// Returns the ID of the owner of `key`, or `nil` if the ring is empty.
+    public func owner(of key: some Sequence<UInt8>) -> String? {
+        let index = key.withContiguousStorageIfAvailable { ownerIndex(of: UnsafeRawBufferPointer($0)) }
+            ?? Array(key).withUnsafeBytes { ownerIndex(of: $0) }
+        return index.map { members[$0] }
+    }
+
+    /// Returns the ID of the owner of the UTF-8 bytes of `key`, or `nil` if the ring is empty.
+    public func owner(of key: String) -> String? {
+        var key = key
+        return key.withUTF8 { ownerIndex(of: UnsafeRawBufferPointer($0)) }.map { members[$0] }
+    }
+
+    /// Returns the hash of a key's bytes in `flavor`, widened to 64 bits.
+    public static func hash(_ key: UnsafeRawBufferPointer, flavor: Flavor) -> UInt64 {
+        switch flavor {
+        case .crc32: UInt64(Hashes.crc32(key))
+        case .fnv1: Hashes.fnv1_64(key)
+        }
+    }
+
+    private static func point(of name: String, flavor: Flavor) -> UInt64 {
+        let bytes = Array(name.utf8)
+        switch flavor {
+        case .crc32:
+            return bytes.withUnsafeBytes { hash($0, flavor: .crc32) }
+        case .fnv1:
+            let hex = MD5.digest(bytes).flatMap { byte in
+                [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
+            }
+            return hex.withUnsafeBytes { Hashes.fnv1_64($0) }
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+}

@@ -1,0 +1,167 @@
+import Synchronization
+
+/// The error a waiter gets when its deadline passes before the operation it waits for has finished.
+public struct DeadlineExceededError: Error, Hashable, Sendable {
+    /// Creates the error.
+    public init() {}
+}
+
+/// Runs at most one operation per key at a time; callers that ask for a key whose operation is running wait for
+/// its result instead of starting another.
+///
+/// The operation runs in a task of its own, not in any caller's: a caller that is cancelled, or whose deadline
+/// passes, stops waiting at once with `CancellationError` or ``DeadlineExceededError`` while the others keep
+/// waiting, and the operation goes on to the end even when every caller has gone.
+///
+/// When the operation finishes, `commit` runs with its result, under this object's lock, *unless the flight was
+/// detached* by ``forget(_:)`` in the meantime. That is how a cache stays fresh: a writer calls `forget` and only
+/// then deletes the key, so a load that started before the delete can never store its old value after it, in
+/// either order of events:
+///   1. load finishes, commit stores, then forget (no-op), then delete: the value is deleted;
+///   2. forget, then load finishes: the flight is detached, commit does not run, nothing is stored.
+///
+/// Concurrency: every method may be called from any task.
+public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    /// What ``value(for:deadline:operation:commit:)`` learned besides the value.
+    public enum Role: Sendable {
+        /// This caller started the operation.
+        case leader
+        /// This caller joined an operation another caller had started.
+        case follower
+    }
+
+    private let flights = Mutex<[Key: Flight]>([:])
+
+    /// Creates an empty group of flights.
+    public init() {}
+
+    /// Returns the result of `operation` for `key`, running it only if no operation for `key` is in flight.
+    ///
+    /// - Parameters:
+    ///   - key: What identifies the operation.
+    ///   - deadline: When this caller stops waiting with ``DeadlineExceededError``; `nil` waits for as long as
+    ///     the operation takes.
+    ///   - operation: The work, run in a task of its own if this caller is the leader.
+    ///   - commit: Runs once with the operation's result if the flight is still attached when it finishes; it
+    ///     runs under a lock, so it must be short and must not call back into this object.
+    /// - Returns: The value, and whether this caller started the operation.
+    /// - Throws: The operation's error, `CancellationError` if this caller's task is cancelled, or
+    ///   ``DeadlineExceededError``.
+    public func value(
+        for key: Key,
+        deadline: ContinuousClock.Instant?,
+        operation: @escaping @Sendable () async throws -> Value,
+        commit: @escaping @Sendable (Result<Value, any Error>) -> Void
+    ) async throws -> (value: Value, role: Role) {
+        let (flight, role) = flights.withLock { flights -> (Flight, Role) in
+            if let running = flights[key] { return (running, .follower) }
+            let flight = Flight(commit: commit)
+            flights[key] = flight
+            return (flight, .leader)
+        }
+        if role == .leader {
+            Task {
+                let result: Result<Value, any Error>
+                do { result = .success(try await operation()) } catch { result = .failure(error) }
+                self.finish(flight, for: key, with: result)
+            }
+        }
+        return (try await flight.wait(deadline: deadline), role)
+    }
+
+    /// Detaches the flight for `key`, if one is running: its waiters still get its result, but its `commit`
+    /// does not run, and the next caller for `key` starts a new operation.
+    public func forget(_ key: Key) {
+        flights.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    /// The number of flights in progress and attached.
+    public var count: Int { flights.withLock { $0.count } }
+
+    /// The number of callers waiting for the attached flight of `key`: a diagnostic, and the seam tests use to
+    /// know that every caller has joined before they let an operation finish.
+    public func waiterCount(for key: Key) -> Int {
+        flights.withLock { $0[key] }?.waiterCount ?? 0
+    }
+
+    private func finish(_ flight: Flight, for key: Key, with result: Result<Value, any Error>) {
+        flights.withLock { flights in
+            guard flights[key] === flight else { return }
+            flights.removeValue(forKey: key)
+            flight.commit(result)
+        }
+        flight.finish(with: result)
+    }
+}
+
+extension SingleFlight {
+    /// One running operation and the callers waiting for it.
+    private final class Flight: Sendable {
+        typealias Waiter = CheckedContinuation<Value, any Error>
+
+        private struct State {
+            var result: Result<Value, any Error>?
+            var waiters: [Int: Waiter] = [:]
+            /// Waiters that left before they could register: cancelled or past their deadline.
+            var departed: [Int: any Error] = [:]
+            var nextID = 0
+        }
+
+        let commit: @Sendable (Result<Value, any Error>) -> Void
+        private let state = Mutex(State())
+
+        init(commit: @escaping @Sendable (Result<Value, any Error>) -> Void) {
+            self.commit = commit
+        }
+
+        func wait(deadline: ContinuousClock.Instant?) async throws -> Value {
+            let id = state.withLock { state in
+                defer { state.nextID += 1 }
+                return state.nextID
+            }
+            let timer = deadline.map { deadline in
+                Task { [weak self] in
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    self?.depart(id, with: DeadlineExceededError())
+                }
+            }
+            defer { timer?.cancel() }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (waiter: Waiter) in
+                    let immediate = state.withLock { state -> Result<Value, any Error>? in
+                        if let result = state.result { return result }
+                        if let error = state.departed.removeValue(forKey: id) { return .failure(error) }
+                        state.waiters[id] = waiter
+                        return nil
+                    }
+                    if let immediate { waiter.resume(with: immediate) }
+                }
+            } onCancel: {
+                depart(id, with: CancellationError())
+            }
+        }
+
+        var waiterCount: Int { state.withLock { $0.waiters.count } }
+
+        /// Resumes one waiter with `error`, or records that it left if it has not registered yet.
+        private func depart(_ id: Int, with error: any Error) {
+            let waiter = state.withLock { state -> Waiter? in
+                guard state.result == nil else { return nil }
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                state.departed[id] = error
+                return nil
+            }
+            waiter?.resume(throwing: error)
+        }
+
+        func finish(with result: Result<Value, any Error>) {
+            let waiters = state.withLock { state in
+                state.result = result
+                state.departed = [:]
+                defer { state.waiters = [:] }
+                return state.waiters
+            }
+            for waiter in waiters.values { waiter.resume(with: result) }
+        }
+    }
+}

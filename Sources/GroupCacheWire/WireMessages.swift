@@ -1,0 +1,183 @@
+// The payloads of the frames, as plain Swift values. Their protobuf encoding is in ProtobufCodec.swift.
+//
+// Groups and keys are bytes, not strings: Go never checks UTF-8 in them, so a key may hold NUL bytes or invalid
+// UTF-8 and must survive the trip unchanged.
+
+/// Asks a peer for the value of `key` in `group`: the payload of a GET frame.
+///
+/// Same bytes as Go groupcache's `GetRequest`.
+public struct GetRequest: Hashable, Sendable {
+    /// The group's name.
+    public var group: [UInt8]
+    /// The key, as arbitrary bytes.
+    public var key: [UInt8]
+
+    /// Creates a request for `key` in `group`.
+    public init(group: [UInt8], key: [UInt8]) {
+        self.group = group
+        self.key = key
+    }
+}
+
+/// A value and its expiry: the payload of a GET reply frame.
+///
+/// Same bytes as Go groupcache's `GetResponse`; `expire` (field 3) is always written, `18 00` when it is 0, as Go
+/// servers do. Go's `minute_qps` (field 2) is ignored when read and never written.
+public struct GetResponse: Hashable, Sendable {
+    /// The value; empty if the sender sent none.
+    public var value: [UInt8]
+    /// When the value goes stale, in Unix nanoseconds; 0 means never.
+    public var expire: Int64
+
+    /// Creates a reply carrying `value`, stale after `expire` (Unix nanoseconds; 0 for never).
+    public init(value: [UInt8], expire: Int64 = 0) {
+        self.value = value
+        self.expire = expire
+    }
+}
+
+/// Stores a value at a peer: the payload of a SET frame.
+///
+/// Same bytes as Mailgun's `SetRequest`; `value` and `expire` are always written, as Go does.
+public struct SetRequest: Hashable, Sendable {
+    /// The group's name.
+    public var group: [UInt8]
+    /// The key, as arbitrary bytes.
+    public var key: [UInt8]
+    /// The value to store.
+    public var value: [UInt8]
+    /// When the value goes stale, in Unix nanoseconds; 0 means never.
+    public var expire: Int64
+
+    /// Creates a request to store `value` under `key` in `group`, stale after `expire` (0 for never).
+    public init(group: [UInt8], key: [UInt8], value: [UInt8], expire: Int64 = 0) {
+        self.group = group
+        self.key = key
+        self.value = value
+        self.expire = expire
+    }
+}
+
+/// Removes one key at a peer: the payload of a REMOVE frame.
+///
+/// Byte-identical to ``GetRequest``, because Go sends a `GetRequest` to remove a key.
+public struct RemoveRequest: Hashable, Sendable {
+    /// The group's name.
+    public var group: [UInt8]
+    /// The key, as arbitrary bytes.
+    public var key: [UInt8]
+
+    /// Creates a request to remove `key` from `group`.
+    public init(group: [UInt8], key: [UInt8]) {
+        self.group = group
+        self.key = key
+    }
+}
+
+/// Removes several keys at a peer: the payload of a REMOVE_KEYS frame.
+///
+/// Same bytes as groupcache-go v3's `RemoveKeysRequest`. Decode with ``decode(from:limits:)`` to enforce
+/// ``FrameLimits/maxRemoveKeys``.
+public struct RemoveKeysRequest: Hashable, Sendable {
+    /// The group's name.
+    public var group: [UInt8]
+    /// The keys, as arbitrary bytes.
+    public var keys: [[UInt8]]
+
+    /// Creates a request to remove every key in `keys` from `group`.
+    public init(group: [UInt8], keys: [[UInt8]]) {
+        self.group = group
+        self.keys = keys
+    }
+
+    /// Returns the request that `bytes` encode, refusing one with more keys than `limits` allow.
+    ///
+    /// - Throws: ``WireError/Code/malformedPayload`` for bytes that are not a valid encoding;
+    ///   ``WireError/Code/tooManyKeys`` for more than ``FrameLimits/maxRemoveKeys`` keys.
+    public static func decode(from bytes: [UInt8], limits: FrameLimits) throws(WireError) -> RemoveKeysRequest {
+        let request = try decode(from: bytes)
+        guard request.keys.count <= limits.maxRemoveKeys else {
+            throw WireError(
+                .tooManyKeys, "REMOVE_KEYS names \(request.keys.count) keys; the limit is \(limits.maxRemoveKeys)")
+        }
+        return request
+    }
+}
+
+/// Why a request failed: the payload of an ERROR frame.
+public struct ErrorResponse: Hashable, Sendable {
+    /// The longest message that is sent, in UTF-8 bytes. Longer ones are cut on a character boundary.
+    public static let maxMessageBytes = 1024
+
+    /// The reason, to match on.
+    public var code: ErrorCode
+    /// What happened, for people. Encoding cuts it to ``maxMessageBytes`` and at its first NUL character.
+    public var message: String
+
+    /// Creates an error reply.
+    public init(code: ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Every group's counters at a peer: the payload of a STATS reply frame.
+public struct StatsResponse: Hashable, Sendable {
+    /// One group's counters, with Go groupcache's names.
+    public struct Group: Hashable, Sendable {
+        /// The group's name.
+        public var name: [UInt8]
+        /// Gets from callers on that node and from its peers.
+        public var gets: UInt64 = 0
+        /// Gets answered from the main or hot cache.
+        public var cacheHits: UInt64 = 0
+        /// Values fetched from their owner.
+        public var peerLoads: UInt64 = 0
+        /// Peer fetches that failed and were replaced by a local load.
+        public var peerErrors: UInt64 = 0
+        /// Gets that missed both caches and asked for a load.
+        public var loads: UInt64 = 0
+        /// Loads after single-flight merged concurrent ones.
+        public var loadsDeduped: UInt64 = 0
+        /// Successful runs of the loader.
+        public var localLoads: UInt64 = 0
+        /// Failed runs of the loader.
+        public var localLoadErrs: UInt64 = 0
+        /// Requests that came from peers.
+        public var serverRequests: UInt64 = 0
+        /// The main cache: values that node owns.
+        public var mainCache = Cache()
+        /// The hot cache: copies of values other nodes own.
+        public var hotCache = Cache()
+
+        /// Creates zeroed counters for the group `name`.
+        public init(name: [UInt8]) {
+            self.name = name
+        }
+    }
+
+    /// One cache's counters.
+    public struct Cache: Hashable, Sendable {
+        /// Bytes held: key and value bytes of every entry.
+        public var bytes: UInt64 = 0
+        /// Entries held.
+        public var items: UInt64 = 0
+        /// Lookups.
+        public var gets: UInt64 = 0
+        /// Lookups that found a live entry.
+        public var hits: UInt64 = 0
+        /// Entries dropped to stay within the budget, or found expired.
+        public var evictions: UInt64 = 0
+
+        /// Creates zeroed counters.
+        public init() {}
+    }
+
+    /// The groups, in the sender's order.
+    public var groups: [Group]
+
+    /// Creates a reply listing `groups`.
+    public init(groups: [Group]) {
+        self.groups = groups
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `gcctl`: look inside a swift-groupcache cluster.
+@main
+struct GroupCacheControl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gcctl",
+        abstract: "Look inside a swift-groupcache cluster.",
+        subcommands: [OwnerCommand.self]
+    )
+}

@@ -1,0 +1,148 @@
+import Foundation
+import GroupCacheRing
+import TestSupport
+import Testing
+
+@Suite struct HashRingTests {
+    static let threePeers = ["http://127.0.0.1:8080", "http://127.0.0.1:8081", "http://127.0.0.1:8082"]
+
+    @Test(arguments: [
+        ("a", UInt64(0xaf63_bd4c_8601_b7be)),
+        ("", UInt64(14_695_981_039_346_656_037)),
+    ])
+    func fnv1Vectors(input: String, want: UInt64) {
+        let got = Array(input.utf8).withUnsafeBytes { Hashes.fnv1_64($0) }
+        #expect(got == want, "got \(String(got, radix: 16)); want \(String(want, radix: 16))")
+    }
+
+    @Test(arguments: [
+        ("123456789", UInt32(0xCBF4_3926)),
+        ("", UInt32(0)),
+        ("The quick brown fox jumps over the lazy dog", UInt32(0x414F_A339)),
+    ])
+    func crc32Vectors(input: String, want: UInt32) {
+        let got = Array(input.utf8).withUnsafeBytes { Hashes.crc32($0) }
+        #expect(got == want, "got \(String(got, radix: 16)); want \(String(want, radix: 16))")
+    }
+
+    /// The owners the compat notes give for three local peers.
+    @Test(arguments: [
+        (HashRing.Flavor.crc32, "a", "http://127.0.0.1:8081"),
+        (.crc32, "foo", "http://127.0.0.1:8080"),
+        (.fnv1, "a", "http://127.0.0.1:8081"),
+        (.fnv1, "foo", "http://127.0.0.1:8081"),
+    ])
+    func ownerVectors(flavor: HashRing.Flavor, key: String, want: String) {
+        let ring = HashRing(flavor: flavor, members: Self.threePeers)
+        #expect(ring.owner(of: key) == want)
+        #expect(ring.owner(of: Array(key.utf8)) == want)
+    }
+
+    @Test(arguments: HashRing.Flavor.allCases)
+    func anEmptyRingHasNoOwner(flavor: HashRing.Flavor) {
+        #expect(HashRing(flavor: flavor, members: []).owner(of: "a") == nil)
+    }
+
+    /// Where points coincide, the member listed later wins, as Go's map assignment does: a member listed twice
+    /// puts all its points on the same spots, so every key goes to the later copy.
+    @Test(arguments: HashRing.Flavor.allCases)
+    func theLaterMemberWinsACollision(flavor: HashRing.Flavor) {
+        let ring = HashRing(flavor: flavor, members: ["x", "x"])
+        for key in ["a", "b", "c", "d"] {
+            #expect(Array(key.utf8).withUnsafeBytes { ring.ownerIndex(of: $0) } == 1)
+        }
+    }
+
+    @Test(arguments: HashRing.Flavor.allCases)
+    func replicasSpreadRandomKeys(flavor: HashRing.Flavor) {
+        let ring = HashRing(flavor: flavor, replicas: 50, members: Self.threePeers)
+        var random = SplitMix64(seed: 5)
+        var counts: [String: Int] = [:]
+        for _ in 0..<3_000 { counts[ring.owner(of: "user:\(random.next())")!, default: 0] += 1 }
+        #expect(counts.count == 3)
+        #expect(counts.values.allSatisfy { $0 > 500 }, "got \(counts)")
+    }
+
+    /// FNV-1 ends by xoring in the last byte, so keys that differ only at the end hash to neighbouring points and
+    /// land on few peers: a property of the Mailgun/v3 ring that compatibility obliges us to keep, and that the
+    /// README warns about. The crc32 ring spreads the same keys.
+    @Test func fnv1ClustersKeysThatDifferOnlyAtTheEnd() {
+        func owners(_ flavor: HashRing.Flavor) -> Int {
+            let ring = HashRing(flavor: flavor, members: Self.threePeers)
+            return Set((0..<3_000).map { ring.owner(of: "key-\($0)")! }).count
+        }
+        #expect(owners(.crc32) == 3)
+        #expect(owners(.fnv1) < 3)
+    }
+
+    /// Our rings against Go's for 10,000 keys: golang/groupcache's own consistenthash for crc32, and the
+    /// Mailgun/v3 algorithm written with Go's standard library for fnv1. Needs Debian's golang-go and
+    /// golang-github-golang-groupcache-dev; CI installs them and sets GROUPCACHE_REQUIRE_GO=1 so the test cannot
+    /// be skipped there.
+    @Test(.enabled(if: GoRing.isAvailable || GoRing.isRequired), arguments: HashRing.Flavor.allCases)
+    func agreesWithGo(flavor: HashRing.Flavor) throws {
+        let peers = (0..<7).map { "http://10.0.0.\($0 + 1):8080" } + ["10.0.1.1:9000", "[::1]:8081"]
+        var random = SplitMix64(seed: 77)
+        let keys = (0..<10_000).map { index -> String in
+            switch index % 4 {
+            case 0: "user:\(index)"
+            case 1: String(random.next(), radix: 36)
+            case 2: "é-ключ-\(index)-🙂"
+            default: String(repeating: "k", count: Int(random.next() % 300))
+            }
+        }
+        let goOwners = try GoRing.owners(flavor: flavor, peers: peers, keys: keys)
+        let ring = HashRing(flavor: flavor, members: peers)
+        var mismatches = 0
+        for (key, goOwner) in zip(keys, goOwners) where ring.owner(of: key) != goOwner {
+            mismatches += 1
+            if mismatches <= 5 { Issue.record("key \(key): got \(ring.owner(of: key)!); want \(goOwner)") }
+        }
+        #expect(goOwners.count == keys.count)
+        #expect(mismatches == 0)
+    }
+}
+
+/// Builds and runs `tools/go-ring`.
+enum GoRing {
+    static let toolDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("tools/go-ring")
+
+    static var isRequired: Bool { ProcessInfo.processInfo.environment["GROUPCACHE_REQUIRE_GO"] == "1" }
+
+    static var isAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/go")
+            && FileManager.default.fileExists(atPath: "/usr/share/gocode/src/github.com/golang/groupcache")
+    }
+
+    static func owners(flavor: HashRing.Flavor, peers: [String], keys: [String]) throws -> [String] {
+        let build = Process()
+        build.executableURL = toolDirectory.appendingPathComponent("build.sh")
+        try build.run()
+        build.waitUntilExit()
+        guard build.terminationStatus == 0 else { throw GoRingError(message: "tools/go-ring/build.sh failed") }
+
+        let run = Process()
+        run.executableURL = toolDirectory.appendingPathComponent("ring-owners")
+        run.arguments = ["-flavor", flavor.rawValue, "-peers", peers.joined(separator: ",")]
+        let input = Pipe()
+        let output = Pipe()
+        run.standardInput = input
+        run.standardOutput = output
+        try run.run()
+        let writer = Thread {
+            input.fileHandleForWriting.write(Data(keys.joined(separator: "\n").utf8 + [0x0A]))
+            try? input.fileHandleForWriting.close()
+        }
+        writer.start()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        run.waitUntilExit()
+        guard run.terminationStatus == 0 else { throw GoRingError(message: "ring-owners exited \(run.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
+            String(line.split(separator: "\t", omittingEmptySubsequences: false).last ?? "")
+        }
+    }
+
+    struct GoRingError: Error { let message: String }
+}
