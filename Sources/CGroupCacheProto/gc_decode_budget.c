@@ -3,20 +3,38 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// Each block carries its size in a header, so that free can give its bytes back. 16 bytes keep the block that
+// follows aligned for any type malloc's own blocks are.
+#define GC_HEADER_BYTES ((size_t)16)
+
+static _Thread_local gc_decode_usage gc_last_usage;
+
 static void *gc_decode_budget_alloc(void *data, size_t size) {
     gc_decode_budget *budget = data;
-    if (size > budget->remaining) {
+    if (size > budget->cap - budget->held) {
         budget->exhausted = 1;
         return NULL;
     }
-    budget->remaining -= size;
-    // malloc(0) may return NULL, which protobuf-c would take for a failure.
-    return malloc(size > 0 ? size : 1);
+    unsigned char *block = malloc(GC_HEADER_BYTES + size);
+    if (block == NULL) {
+        return NULL;
+    }
+    *(size_t *)block = size;
+    budget->held += size;
+    if (budget->held > budget->peak) {
+        budget->peak = budget->held;
+    }
+    return block + GC_HEADER_BYTES;
 }
 
 static void gc_decode_budget_free(void *data, void *pointer) {
-    (void)data;
-    free(pointer);
+    if (pointer == NULL) {
+        return;
+    }
+    gc_decode_budget *budget = data;
+    unsigned char *block = (unsigned char *)pointer - GC_HEADER_BYTES;
+    budget->held -= *(size_t *)block;
+    free(block);
 }
 
 void gc_decode_budget_init(gc_decode_budget *budget, size_t payload_length) {
@@ -27,6 +45,18 @@ void gc_decode_budget_init(gc_decode_budget *budget, size_t payload_length) {
     budget->allocator.alloc = gc_decode_budget_alloc;
     budget->allocator.free = gc_decode_budget_free;
     budget->allocator.allocator_data = budget;
-    budget->remaining = cap;
+    budget->cap = cap;
+    budget->held = 0;
+    budget->peak = 0;
     budget->exhausted = 0;
+}
+
+void gc_decode_budget_finish(const gc_decode_budget *budget) {
+    gc_last_usage.cap = budget->cap;
+    gc_last_usage.peak = budget->peak;
+    gc_last_usage.held = budget->held;
+}
+
+gc_decode_usage gc_decode_last_usage(void) {
+    return gc_last_usage;
 }

@@ -419,7 +419,7 @@ private func appendPacked<Message>(
 
 /// Unpacks `bytes` with protobuf-c under a decode budget, hands the unpacked struct to `read`, and frees it.
 ///
-/// The budget (see gc_decode_budget.h) caps what protobuf-c may allocate at 2 × bytes + 2 MiB; past that its
+/// The budget (see gc_decode_budget.h) caps what protobuf-c may hold at once at 2 × bytes + 2 MiB; past that its
 /// allocator fails, unpack returns NULL, and the payload is reported as malformed.
 private func withUnpacked<Message, Result>(
     _ bytes: UnsafeRawBufferPointer, _ name: String,
@@ -430,6 +430,7 @@ private func withUnpacked<Message, Result>(
     var budget = gc_decode_budget()
     return try withUnsafeMutablePointer(to: &budget) { budget throws(WireError) -> Result in
         gc_decode_budget_init(budget, bytes.count)
+        defer { gc_decode_budget_finish(budget) }
         let unpacked = bytes.withMemoryRebound(to: UInt8.self) { data in
             unpack(&budget.pointee.allocator, data.count, data.baseAddress)
         }
@@ -444,5 +445,22 @@ private func withUnpacked<Message, Result>(
         }
         defer { free(unpacked, &budget.pointee.allocator) }
         return read(unpacked.pointee)
+    }
+}
+
+/// What the last decode on the current thread used from its budget, for tests that check a decode stays within its
+/// cap and gives back every byte.
+struct DecodeMemory: Equatable {
+    /// The most bytes the decode could hold at once.
+    var cap: Int
+    /// The most bytes it held at once.
+    var peak: Int
+    /// The bytes it still held when it returned or threw; 0 unless something leaked.
+    var held: Int
+
+    /// What the last decode finished on this thread used. Read it right after a synchronous decode.
+    static var last: DecodeMemory {
+        let usage = gc_decode_last_usage()
+        return DecodeMemory(cap: usage.cap, peak: usage.peak, held: usage.held)
     }
 }

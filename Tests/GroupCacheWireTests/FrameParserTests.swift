@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 @Suite struct FrameParserTests {
-    /// A stream of frames of every kind, with payloads from empty to larger than a typical read.
+    /// A stream of 50 frames of every kind, with payloads from empty to larger than a typical read.
     static func sampleFrames() -> [Frame] {
         var frames: [Frame] = []
         var id: UInt32 = 1
@@ -12,7 +12,7 @@ import Testing
             id += 1
         }
         add(.get, .route, GetRequest(group: [0x67], key: [0x00, 0xff]).encoded())
-        add(.getReply, [], GetResponse(value: repeated([7, 8, 9], toCount: 200_000), expire: 1).encoded())
+        add(.getReply, [], GetResponse(value: repeated([7, 8, 9], toCount: 20_000), expire: 1).encoded())
         add(.ping, [], [])
         add(.pong, [], [])
         add(.set, [], SetRequest(group: [0x67], key: [0x6b], value: Array(0...255)).encoded())
@@ -25,6 +25,10 @@ import Testing
         for size in [1, 9, 10, 11, 4095, 4096, 65_536] {
             add(.getReply, [], repeated([UInt8(size & 0xff)], toCount: size))
         }
+        while frames.count < 49 {
+            let key = Array("key-\(frames.count)".utf8)
+            add(.get, frames.count.isMultiple(of: 3) ? .route : [], GetRequest(group: [0x67], key: key).encoded())
+        }
         frames.append(Frame(kind: .error, id: 0, payload: ErrorResponse(code: .badRequest, message: "bye").encoded()))
         return frames
     }
@@ -35,19 +39,15 @@ import Testing
         return bytes
     }
 
-    @Test(arguments: [1, 2, 3, 42, 2024, 0xdead_beef] as [UInt64])
-    func randomSplitsYieldTheSameFrames(seed: UInt64) throws {
-        let frames = Self.sampleFrames()
-        let bytes = Self.stream(of: frames)
-        var random = SplitMix64(seed: seed)
+    /// Feeds `bytes` to a new parser in chunks of the sizes `nextSize` gives, alternating the two ways of
+    /// appending, and returns every frame it yields; expects nothing left over.
+    static func parse(_ bytes: [UInt8], chunks nextSize: () -> Int) throws -> [Frame] {
         var parser = FrameParser()
         var got: [Frame] = []
         var offset = 0
         var chunkIndex = 0
         while offset < bytes.count {
-            // Mostly small chunks, sometimes large ones, so frames split everywhere and chunks hold several.
-            let maximum = random.next() % 4 == 0 ? 100_000 : 24
-            let size = min(Int.random(in: 1...maximum, using: &random), bytes.count - offset)
+            let size = min(nextSize(), bytes.count - offset)
             let chunk = bytes[offset..<offset + size]
             if chunkIndex.isMultiple(of: 2) {
                 parser.append(Array(chunk))
@@ -58,9 +58,32 @@ import Testing
             offset += size
             chunkIndex += 1
         }
-        #expect(got.count == frames.count, "seed \(seed): got \(got.count) frames; want \(frames.count)")
-        #expect(got == frames, "seed \(seed)")
         #expect(parser.bufferedByteCount == 0)
+        return got
+    }
+
+    @Test func everyFixedChunkSizeYieldsTheSameFrames() throws {
+        let frames = Self.sampleFrames()
+        #expect(frames.count == 50)
+        let bytes = Self.stream(of: frames)
+        for size in 1...64 {
+            let got = try Self.parse(bytes) { size }
+            #expect(got == frames, "chunks of \(size): got \(got.count) frames; want \(frames.count)")
+        }
+    }
+
+    @Test func randomChunkingsYieldTheSameFrames() throws {
+        let frames = Self.sampleFrames()
+        let bytes = Self.stream(of: frames)
+        for seed in 1...300 as ClosedRange<UInt64> {
+            var random = SplitMix64(seed: seed)
+            // Mostly small chunks, sometimes large ones, so frames split everywhere and chunks hold several.
+            let got = try Self.parse(bytes) {
+                let maximum = random.next() % 4 == 0 ? 100_000 : 24
+                return Int.random(in: 1...maximum, using: &random)
+            }
+            #expect(got == frames, "seed \(seed): got \(got.count) frames; want \(frames.count)")
+        }
     }
 
     @Test func oneByteAtATime() throws {

@@ -20,24 +20,41 @@ extern "C" {
 /// protobuf-c's scan records on small payloads.
 #define GC_DECODE_BUDGET_SLACK ((size_t)2 * 1024 * 1024)
 
-/// An allocator with a cap on the total bytes it hands out, counted cumulatively (freeing does not give bytes
-/// back). Once a request would pass the cap it returns NULL, which makes protobuf-c's unpack fail and free what it
-/// had built.
+/// An allocator with a cap on the bytes it holds at once. Once a request would pass the cap it returns NULL,
+/// which makes protobuf-c's unpack fail and free what it had built. It also counts what it holds, so that a
+/// decode can be checked to give back every byte it took.
 ///
 /// Lives on the caller's stack for one unpack and its free_unpacked; `allocator.allocator_data` points back at
 /// the struct itself, so it must not be copied or moved after gc_decode_budget_init.
 typedef struct gc_decode_budget {
     /// Pass `&budget->allocator` to protobuf-c's unpack and free_unpacked.
     ProtobufCAllocator allocator;
-    /// Bytes that may still be allocated.
-    size_t remaining;
+    /// The most bytes it may hold at once.
+    size_t cap;
+    /// Bytes handed out and not yet freed.
+    size_t held;
+    /// The most bytes held at once so far.
+    size_t peak;
     /// Nonzero once an allocation was refused.
     int exhausted;
 } gc_decode_budget;
 
+/// What one decode used: its cap, the most it held at once, and what it still held when it ended.
+typedef struct gc_decode_usage {
+    size_t cap;
+    size_t peak;
+    size_t held;
+} gc_decode_usage;
+
 /// Sets up `budget` for decoding a payload of `payload_length` bytes: the cap is
 /// 2 * payload_length + GC_DECODE_BUDGET_SLACK (saturating).
 void gc_decode_budget_init(gc_decode_budget *budget, size_t payload_length);
+
+/// Records what `budget` used as this thread's last decode; call it after free_unpacked (or a failed unpack).
+void gc_decode_budget_finish(const gc_decode_budget *budget);
+
+/// Returns what the last decode finished on this thread used (zeros before the first).
+gc_decode_usage gc_decode_last_usage(void);
 
 #ifdef __cplusplus
 }
