@@ -116,13 +116,18 @@ enum GoRing {
             && FileManager.default.fileExists(atPath: "/usr/share/gocode/src/github.com/golang/groupcache")
     }
 
-    static func owners(flavor: HashRing.Flavor, peers: [String], keys: [String]) throws -> [String] {
+    /// The build runs once per test process: parallel test cases must not write the binary while another runs it.
+    static let built: Result<Void, GoRingError> = {
         let build = Process()
         build.executableURL = toolDirectory.appendingPathComponent("build.sh")
-        try build.run()
+        do { try build.run() } catch { return .failure(GoRingError(message: "cannot run build.sh: \(error)")) }
         build.waitUntilExit()
-        guard build.terminationStatus == 0 else { throw GoRingError(message: "tools/go-ring/build.sh failed") }
+        guard build.terminationStatus == 0 else { return .failure(GoRingError(message: "tools/go-ring/build.sh failed")) }
+        return .success(())
+    }()
 
+    static func owners(flavor: HashRing.Flavor, peers: [String], keys: [String]) throws -> [String] {
+        try built.get()
         let run = Process()
         run.executableURL = toolDirectory.appendingPathComponent("ring-owners")
         run.arguments = ["-flavor", flavor.rawValue, "-peers", peers.joined(separator: ",")]
