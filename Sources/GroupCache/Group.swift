@@ -68,8 +68,8 @@ public final class Group: Sendable {
         if let value = cachedValue(forKey: key) { return value }
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
         if let owner = peers?.owner(of: key) {
-            return try await load(key, deadline: deadline, in: remoteFlights) {
-                try await self.fetch(key, from: owner, deadline: deadline)
+            return try await load(key, deadline: deadline, isPeerRequest: false, in: remoteFlights) { loadDeadline in
+                try await self.fetch(key, from: owner, loadDeadline: loadDeadline)
             }
         }
         return try await loadHere(key, deadline: deadline, isPeerRequest: false)
@@ -89,26 +89,33 @@ public final class Group: Sendable {
     }
 
     func loadHere(_ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool) async throws -> CacheValue {
-        try await load(key, deadline: deadline, in: localFlights) {
-            try await self.runLoader(key, deadline: deadline, isPeerRequest: isPeerRequest)
+        try await load(key, deadline: deadline, isPeerRequest: isPeerRequest, in: localFlights) { loadDeadline in
+            try await self.runLoader(key, loadDeadline: loadDeadline, isPeerRequest: isPeerRequest)
         }
     }
 
     /// Joins or starts the flight for `key` in `flights`; the flight checks the caches once more, then runs
-    /// `fill`, and stores its value unless a write detached it meanwhile.
+    /// `fill` with the load's own deadline, and stores its value unless a write detached it meanwhile.
+    ///
+    /// The caller waits until `deadline`; the load runs until ``GroupOptions/loadTimeout`` has passed since it
+    /// started. A load that times out fails every waiter: with `deadlineExceeded` here, and with `loadFailed` for a
+    /// peer's request, so that the peer reports it instead of loading the key a second time.
     private func load(
-        _ key: CacheKey, deadline: ContinuousClock.Instant, in flights: SingleFlight<CacheKey, Loaded>,
-        fill: @escaping @Sendable () async throws -> Loaded
+        _ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool,
+        in flights: SingleFlight<CacheKey, Loaded>,
+        fill: @escaping @Sendable (_ loadDeadline: ContinuousClock.Instant) async throws -> Loaded
     ) async throws -> CacheValue {
         counters.loads.increment()
+        let loadTimeout = options.loadTimeout
         do {
             return try await flights.value(
-                for: key, deadline: deadline,
+                for: key, deadline: deadline, timeLimit: loadTimeout,
                 operation: {
+                    let loadDeadline = ContinuousClock.now + loadTimeout
                     // Another flight may have filled the cache between our miss and this flight's start.
                     if let value = self.cachedValue(forKey: key) { return Loaded(value: value, tier: nil) }
                     self.counters.loadsDeduped.increment()
-                    return try await fill()
+                    return try await fill(loadDeadline)
                 },
                 commit: { result in
                     guard case .success(let loaded) = result, let tier = loaded.tier,
@@ -119,12 +126,19 @@ public final class Group: Sendable {
             ).value.value
         } catch is DeadlineExceededError {
             throw GroupCacheError(.deadlineExceeded, "get of \(key) in group \(name) timed out")
+        } catch let error as OperationTimedOutError {
+            throw GroupCacheError(
+                isPeerRequest ? .loadFailed : .deadlineExceeded,
+                "load of \(key) in group \(name) timed out after \(error.limit) (the group's load timeout)")
         }
     }
 
-    private func fetch(_ key: CacheKey, from owner: any PeerClient, deadline: ContinuousClock.Instant) async throws -> Loaded {
+    private func fetch(
+        _ key: CacheKey, from owner: any PeerClient, loadDeadline: ContinuousClock.Instant
+    ) async throws -> Loaded {
         do {
-            let value = try await owner.get(group: name, key: key, deadline: deadline)
+            let callDeadline = options.peerTimeout.map { min(loadDeadline, .now + $0) } ?? loadDeadline
+            let value = try await owner.get(group: name, key: key, deadline: callDeadline)
             if value.isExpired(at: clock.now()) {
                 throw GroupCacheError(.peerProtocol, "peer \(owner.id) sent \(key) already expired")
             }
@@ -134,16 +148,19 @@ public final class Group: Sendable {
             throw error
         } catch {
             counters.peerErrors.increment()
-            guard ContinuousClock.now < deadline else {
+            guard ContinuousClock.now < loadDeadline else {
                 throw GroupCacheError(.deadlineExceeded, "get of \(key) from peer \(owner.id) timed out: \(error)")
             }
-            return try await runLoader(key, deadline: deadline, isPeerRequest: false)
+            return try await runLoader(key, loadDeadline: loadDeadline, isPeerRequest: false)
         }
     }
 
-    private func runLoader(_ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool) async throws -> Loaded {
+    private func runLoader(
+        _ key: CacheKey, loadDeadline: ContinuousClock.Instant, isPeerRequest: Bool
+    ) async throws -> Loaded {
         do {
-            let value = try await loader(key, LoadContext(group: self, deadline: deadline, isPeerRequest: isPeerRequest))
+            let context = LoadContext(group: self, deadline: loadDeadline, isPeerRequest: isPeerRequest)
+            let value = try await loader(key, context)
             counters.localLoads.increment()
             return Loaded(value: value, tier: .main)
         } catch {

@@ -5,11 +5,23 @@ public struct GroupOptions: Sendable {
     public var hotCache: Bool
     /// How long a get, set or remove may take when the caller gives no timeout of its own.
     public var defaultTimeout: Duration
+    /// How long one load (the loader, or a fetch from the owner) may run, whoever waits for it. When it passes,
+    /// the loader's task is cancelled, every caller still waiting gets ``GroupCacheError/Code/deadlineExceeded``,
+    /// the key is free for a new load, and a late value is cached nowhere. A peer that asked gets
+    /// ``GroupCacheError/Code/loadFailed``, so it does not load the key again itself.
+    public var loadTimeout: Duration
+    /// The most a single call to a peer may take within a load; `nil` lets it use all of the load's remaining time.
+    public var peerTimeout: Duration?
 
-    /// Creates options; the defaults keep a hot cache and allow 5 seconds.
-    public init(hotCache: Bool = true, defaultTimeout: Duration = .seconds(5)) {
+    /// Creates options; the defaults keep a hot cache, give callers 5 seconds and loads 30.
+    public init(
+        hotCache: Bool = true, defaultTimeout: Duration = .seconds(5), loadTimeout: Duration = .seconds(30),
+        peerTimeout: Duration? = nil
+    ) {
         self.hotCache = hotCache
         self.defaultTimeout = defaultTimeout
+        self.loadTimeout = loadTimeout
+        self.peerTimeout = peerTimeout
     }
 }
 
@@ -17,8 +29,9 @@ public struct GroupOptions: Sendable {
 public struct LoadContext: Sendable {
     /// The group whose cache missed.
     public let group: Group
-    /// When the caller that started this load stops waiting. The load is not cancelled then (other callers may
-    /// still wait, and its value is cached for the next), but a loader that cannot finish by then may give up.
+    /// When this load's time is up: its start plus ``GroupOptions/loadTimeout``, whichever caller started it. The
+    /// loader's task is cancelled then (`Task.isCancelled`, `Task.checkCancellation()`), and a value it returns
+    /// later is dropped. Callers that stop waiting earlier do not cut the load short.
     public let deadline: ContinuousClock.Instant
     /// Whether a peer asked for the key, rather than a caller on this node.
     public let isPeerRequest: Bool
@@ -27,7 +40,8 @@ public struct LoadContext: Sendable {
 /// Produces the value of a key on a cache miss: the service's own code, such as a database query.
 ///
 /// It runs at most once at a time per key on this node, however many callers ask at once, and its task is not
-/// any caller's, so it runs to the end even if every caller has gone. Throw ``GroupCacheError/notFound(_:)``
+/// any caller's, so it runs to the end even if every caller has gone, up to the group's
+/// ``GroupOptions/loadTimeout``, when its task is cancelled. Throw ``GroupCacheError/notFound(_:)``
 /// when the key does not exist; any other error reaches the callers as it is (as `loadFailed` at a remote
 /// caller). Errors are never cached.
 public typealias Loader = @Sendable (_ key: CacheKey, _ context: LoadContext) async throws -> CacheValue

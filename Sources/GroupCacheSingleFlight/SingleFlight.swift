@@ -6,12 +6,28 @@ public struct DeadlineExceededError: Error, Hashable, Sendable {
     public init() {}
 }
 
+/// The error every waiter gets when an operation runs past its time limit.
+public struct OperationTimedOutError: Error, Hashable, Sendable {
+    /// The limit that passed.
+    public let limit: Duration
+
+    /// Creates the error for an operation that ran past `limit`.
+    public init(limit: Duration) {
+        self.limit = limit
+    }
+}
+
 /// Runs at most one operation per key at a time; callers that ask for a key whose operation is running wait for
 /// its result instead of starting another.
 ///
 /// The operation runs in a task of its own, not in any caller's: a caller that is cancelled, or whose deadline
 /// passes, stops waiting at once with `CancellationError` or ``DeadlineExceededError`` while the others keep
 /// waiting, and the operation goes on to the end even when every caller has gone.
+///
+/// An operation may have a time limit. When it passes, the operation's task is cancelled, every waiter still
+/// there gets ``OperationTimedOutError``, the key is released (the next caller starts a new operation), and the
+/// operation's late result is dropped: `commit` does not run for it. A hanging operation never pins a key for
+/// longer than its limit.
 ///
 /// When the operation finishes, `commit` runs with its result, under this object's lock, *unless the flight was
 /// detached* by ``forget(_:)`` in the meantime. That is how a cache stays fresh: a writer calls `forget` and only
@@ -41,15 +57,18 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
     ///   - key: What identifies the operation.
     ///   - deadline: When this caller stops waiting with ``DeadlineExceededError``; `nil` waits for as long as
     ///     the operation takes.
-    ///   - operation: The work, run in a task of its own if this caller is the leader.
+    ///   - timeLimit: If this caller starts the operation, how long it may run; `nil` for no limit.
+    ///   - operation: The work, run in a task of its own if this caller is the leader. Its task is cancelled
+    ///     when `timeLimit` passes.
     ///   - commit: Runs once with the operation's result if the flight is still attached when it finishes; it
     ///     runs under a lock, so it must be short and must not call back into this object.
     /// - Returns: The value, and whether this caller started the operation.
-    /// - Throws: The operation's error, `CancellationError` if this caller's task is cancelled, or
-    ///   ``DeadlineExceededError``.
+    /// - Throws: The operation's error, `CancellationError` if this caller's task is cancelled,
+    ///   ``DeadlineExceededError``, or ``OperationTimedOutError``.
     public func value(
         for key: Key,
         deadline: ContinuousClock.Instant?,
+        timeLimit: Duration? = nil,
         operation: @escaping @Sendable () async throws -> Value,
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) async throws -> (value: Value, role: Role) {
@@ -60,10 +79,19 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
             return (flight, .leader)
         }
         if role == .leader {
-            Task {
+            let work = Task {
                 let result: Result<Value, any Error>
                 do { result = .success(try await operation()) } catch { result = .failure(error) }
                 self.finish(flight, for: key, with: result)
+            }
+            if let timeLimit {
+                // Cancelled by `finish` when the operation ends first, so no timer outlives its flight.
+                flight.setTimer(
+                    Task {
+                        do { try await Task.sleep(for: timeLimit) } catch { return }
+                        work.cancel()
+                        self.finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit)))
+                    })
             }
         }
         return (try await flight.wait(deadline: deadline), role)
@@ -84,6 +112,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         flights.withLock { $0[key] }?.waiterCount ?? 0
     }
 
+    /// Ends `flight` with `result`, unless it has ended already (the operation and its timer race to end it).
     private func finish(_ flight: Flight, for key: Key, with result: Result<Value, any Error>) {
         flights.withLock { flights in
             guard flights[key] === flight else { return }
@@ -101,6 +130,8 @@ extension SingleFlight {
 
         private struct State {
             var result: Result<Value, any Error>?
+            /// The task that ends the flight at its time limit, if it has one.
+            var timer: Task<Void, Never>?
             var waiters: [Int: Waiter] = [:]
             /// Waiters that left before they could register: cancelled or past their deadline.
             var departed: [Int: any Error] = [:]
@@ -154,14 +185,27 @@ extension SingleFlight {
             waiter?.resume(throwing: error)
         }
 
+        /// Keeps the task that will end the flight at its time limit; cancels it at once if the flight has ended.
+        func setTimer(_ timer: Task<Void, Never>) {
+            let finished = state.withLock { state in
+                if state.result == nil { state.timer = timer }
+                return state.result != nil
+            }
+            if finished { timer.cancel() }
+        }
+
+        /// Gives `result` to every waiter; does nothing if the flight has a result already.
         func finish(with result: Result<Value, any Error>) {
-            let waiters = state.withLock { state in
+            let ended = state.withLock { state -> (waiters: [Int: Waiter], timer: Task<Void, Never>?)? in
+                guard state.result == nil else { return nil }
                 state.result = result
                 state.departed = [:]
-                defer { state.waiters = [:] }
-                return state.waiters
+                defer { (state.waiters, state.timer) = ([:], nil) }
+                return (state.waiters, state.timer)
             }
-            for waiter in waiters.values { waiter.resume(with: result) }
+            guard let ended else { return }
+            ended.timer?.cancel()
+            for waiter in ended.waiters.values { waiter.resume(with: result) }
         }
     }
 }

@@ -36,6 +36,35 @@ import Testing
         #expect(flights.count == 0)
     }
 
+    @Test func anOperationPastItsTimeLimitFailsItsWaitersAndFreesTheKey() async throws {
+        let flights = SingleFlight<String, Int>()
+        let probe = Probe()
+        let release = Gate(), cancelled = Gate(), returned = Gate()
+        let commit: @Sendable (Result<Int, any Error>) -> Void = { result in probe.commits.withLock { $0.append(result) } }
+        await #expect(throws: OperationTimedOutError(limit: .milliseconds(20))) {
+            try await flights.value(
+                for: "k", deadline: nil, timeLimit: .milliseconds(20),
+                operation: {
+                    await withTaskCancellationHandler { await release.wait() } onCancel: { cancelled.open() }
+                    returned.open()
+                    return 1
+                }, commit: commit)
+        }
+        await cancelled.wait()
+        #expect(flights.count == 0, "the key is still held")
+
+        // A new caller starts a new operation while the old one still runs.
+        let (value, role) = try await flights.value(for: "k", deadline: nil, operation: { 2 }, commit: commit)
+        #expect(value == 2 && role == .leader)
+
+        release.open()
+        await returned.wait()
+        // Give the late result every chance to be committed; it must not be.
+        _ = await eventually(limit: 1_000) { probe.commitCount > 2 }
+        let committed = probe.commits.withLock { $0.map { try? $0.get() } }
+        #expect(committed == [nil, 2], "got \(committed)")
+    }
+
     @Test func everyWaiterGetsTheError() async throws {
         struct Boom: Error {}
         let flights = SingleFlight<String, Int>()

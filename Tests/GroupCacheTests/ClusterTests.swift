@@ -17,7 +17,10 @@ struct Cluster {
     let nodes: [Node]
     let source: Source
 
-    init(size: Int = 3, source: Source = Source(), hotCache: Bool = true, clocks: [any WallClock]? = nil) throws {
+    init(
+        size: Int = 3, source: Source = Source(), hotCache: Bool = true, clocks: [any WallClock]? = nil,
+        loadTimeouts: [Duration]? = nil
+    ) throws {
         let peers = (0..<size).map { Peer(host: "10.0.0.\($0 + 1)", port: 8080, idFormat: .url) }
         var nodes: [Node] = []
         for (index, peer) in peers.enumerated() {
@@ -26,7 +29,9 @@ struct Cluster {
             let registry = GroupRegistry(peers: ring, clock: clocks?[index] ?? SystemWallClock())
             network.attach(registry, as: peer.id)
             let group = try registry.makeGroup(
-                name: "things", cacheBytes: 1 << 20, options: GroupOptions(hotCache: hotCache), loader: source.loader)
+                name: "things", cacheBytes: 1 << 20,
+                options: GroupOptions(hotCache: hotCache, loadTimeout: loadTimeouts?[index] ?? .seconds(30)),
+                loader: source.loader)
             nodes.append(Node(peer: peer, ring: ring, registry: registry, group: group))
         }
         self.nodes = nodes
@@ -201,6 +206,20 @@ struct Cluster {
         } throws: { ($0 as? GroupCacheError)?.code == .notFound }
         #expect(cluster.source.loadCount == 1)
         #expect(cluster.totalPeerErrors == 0)
+    }
+
+    /// The owner's load runs past its load timeout: the caller gets loadFailed and does not load the key itself,
+    /// since a herd of fallback loads is what the owner exists to prevent.
+    @Test func aLoadTimeoutAtTheOwnerFailsTheCallerWithoutAFallback() async throws {
+        let never = Gate()
+        let cluster = try Cluster(source: Source(gate: never), loadTimeouts: [.seconds(30), .milliseconds(20), .seconds(30)])
+        let key = cluster.key(ownedBy: 1)
+        let error = await #expect(throws: GroupCacheError.self) { try await cluster.nodes[0].group.get(key) }
+        #expect(error?.code == .loadFailed, "got \(String(describing: error))")
+        #expect(error?.message.contains("load timeout") == true, "got \(String(describing: error))")
+        #expect(cluster.source.loadCount == 1)
+        #expect(cluster.totalPeerErrors == 0)
+        never.open()
     }
 
     /// The caller's clock runs ahead of the owner's: the value the owner sends has already expired by the

@@ -29,6 +29,31 @@ final class Source: Sendable {
 }
 
 @Suite struct GroupTests {
+    /// A loader that hangs past the load timeout: its callers get deadlineExceeded, its task is cancelled, the key
+    /// is free for a new load at once, and its late value is cached nowhere.
+    @Test func aLoadPastTheLoadTimeoutFailsItsCallersAndCachesNothing() async throws {
+        let release = Gate(), cancelled = Gate(), returned = Gate()
+        let loads = Atomic(0)
+        let group = try GroupRegistry().makeGroup(
+            name: "g", cacheBytes: 1 << 20, options: GroupOptions(loadTimeout: .milliseconds(20))
+        ) { key, _ in
+            guard loads.add(1, ordering: .relaxed).newValue == 1 else { return CacheValue("fresh") }
+            await withTaskCancellationHandler { await release.wait() } onCancel: { cancelled.open() }
+            returned.open()
+            return CacheValue("late")
+        }
+        let error = await #expect(throws: GroupCacheError.self) { try await group.get("k") }
+        #expect(error?.code == .deadlineExceeded, "got \(String(describing: error))")
+        #expect(error?.message.contains("load timeout") == true, "got \(String(describing: error))")
+        await cancelled.wait()
+
+        #expect(try await group.get("k").string == "fresh", "the timed-out load still held the key")
+        release.open()
+        await returned.wait()
+        #expect(try await group.get("k").string == "fresh")
+        #expect(loads.load(ordering: .relaxed) == 2)
+    }
+
     @Test func aMissLoadsOnceAndThenHits() async throws {
         let source = Source()
         let group = try GroupRegistry().makeGroup(name: "g", cacheBytes: 1 << 20, loader: source.loader)
