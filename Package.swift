@@ -7,6 +7,10 @@ let package = Package(
     products: [
         .library(name: "GroupCache", targets: ["GroupCache"]),
         .library(name: "GroupCacheInMemory", targets: ["GroupCacheInMemory"]),
+        .library(name: "GroupCacheTCP", targets: ["GroupCacheTCP"]),
+        // The leaves, for services and benchmarks that want one on its own.
+        .library(name: "GroupCacheLRU", targets: ["GroupCacheLRU"]),
+        .library(name: "GroupCacheRing", targets: ["GroupCacheRing"]),
         .executable(name: "gcctl", targets: ["gcctl"]),
     ],
     dependencies: [
@@ -44,6 +48,9 @@ let package = Package(
         .target(name: "CGroupCacheProto", dependencies: ["CProtobufC"]),
         .target(name: "GroupCacheWire", dependencies: ["CGroupCacheProto", "CProtobufC"]),
 
+        // The TCP transport: a Dispatch server and a pooled client speaking the frames of docs/PROTOCOL.md.
+        .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheWire"]),
+
         // Fakes and latches the tests share.
         .target(name: "TestSupport", dependencies: ["GroupCache"], path: "Tests/Support"),
 
@@ -52,6 +59,7 @@ let package = Package(
         .testTarget(name: "GroupCacheRingTests", dependencies: ["GroupCacheRing", "TestSupport"]),
         .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "TestSupport"]),
         .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
+        .testTarget(name: "GroupCacheTCPTests", dependencies: ["GroupCacheTCP", "GroupCacheWire", "TestSupport"]),
     ]
 )
 

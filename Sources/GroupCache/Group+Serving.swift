@@ -6,10 +6,22 @@ extension Group {
     /// Serves a peer's get: this node's caches, else its loader (once for all concurrent callers, local ones
     /// included), storing the value in the main cache. Never asks another peer.
     public func serveGet(_ key: CacheKey, deadline: ContinuousClock.Instant) async throws -> CacheValue {
+        if let value = serveCachedGet(key) { return value }
+        return try await serveLoad(key, deadline: deadline)
+    }
+
+    /// The first half of ``serveGet(_:deadline:)``, for transports that answer cache hits without suspending:
+    /// counts a peer's get and returns the cached value, or `nil` on a miss, which the caller then passes to
+    /// ``serveLoad(_:deadline:)``.
+    public func serveCachedGet(_ key: CacheKey) -> CacheValue? {
         counters.serverRequests.increment()
         counters.gets.increment()
-        if let value = cachedValue(forKey: key) { return value }
-        return try await loadHere(key, deadline: deadline, isPeerRequest: true)
+        return cachedValue(forKey: key)
+    }
+
+    /// The second half of ``serveGet(_:deadline:)``: loads `key` here after ``serveCachedGet(_:)`` missed.
+    public func serveLoad(_ key: CacheKey, deadline: ContinuousClock.Instant) async throws -> CacheValue {
+        try await loadHere(key, deadline: deadline, isPeerRequest: true)
     }
 
     /// Serves a peer's set: stores `value` in this node's main cache and drops any hot copy.

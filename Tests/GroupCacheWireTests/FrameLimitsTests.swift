@@ -1,4 +1,5 @@
 import GroupCacheWire
+import TestSupport
 import Testing
 
 private let kib = 1 << 10

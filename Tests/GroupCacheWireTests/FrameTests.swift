@@ -1,4 +1,5 @@
 import GroupCacheWire
+import TestSupport
 import Testing
 
 @Suite struct FrameTests {

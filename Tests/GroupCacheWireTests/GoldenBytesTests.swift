@@ -1,4 +1,5 @@
 import GroupCacheWire
+import TestSupport
 import Testing
 
 /// Our encoding against Google's: every message here is also encoded by `protoc --encode` from text format, and

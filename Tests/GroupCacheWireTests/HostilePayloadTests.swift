@@ -1,4 +1,5 @@
 @testable import GroupCacheWire
+import TestSupport
 import Testing
 
 /// Payloads built to hurt the decoder: each must throw ``WireError`` with `malformedPayload`, hold no more than its

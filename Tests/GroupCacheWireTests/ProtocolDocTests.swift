@@ -1,5 +1,6 @@
 import Foundation
 import GroupCacheWire
+import TestSupport
 import Testing
 
 /// Checks the hex examples in docs/PROTOCOL.md: each decodes, as a frame and as its kind's message, and encodes

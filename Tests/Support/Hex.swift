@@ -1,6 +1,6 @@
 /// Returns the bytes spelled by `text`: pairs of hex digits, with whitespace anywhere and `#` comments to the end
 /// of a line ignored. Crashes on anything else, since the text is always a test's own.
-func hexBytes(_ text: String) -> [UInt8] {
+public func hexBytes(_ text: String) -> [UInt8] {
     var digits: [UInt8] = []
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
         for character in line.prefix(while: { $0 != "#" }) where !character.isWhitespace {
@@ -14,7 +14,7 @@ func hexBytes(_ text: String) -> [UInt8] {
 
 extension Collection<UInt8> {
     /// The bytes as space-separated hex pairs, for failure messages.
-    var hex: String {
+    public var hex: String {
         map { byte in
             let digits = String(byte, radix: 16)
             return byte < 0x10 ? "0" + digits : digits
@@ -23,7 +23,7 @@ extension Collection<UInt8> {
 }
 
 /// Returns `count` bytes of `pattern` repeated, built by doubling so that even 64 MiB take a moment.
-func repeated(_ pattern: [UInt8], toCount count: Int) -> [UInt8] {
+public func repeated(_ pattern: [UInt8], toCount count: Int) -> [UInt8] {
     var bytes = pattern
     while bytes.count < count { bytes += bytes }
     return Array(bytes.prefix(count))

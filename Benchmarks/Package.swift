@@ -1,0 +1,26 @@
+// swift-tools-version: 6.1
+// Micro-benchmarks of the engine, apart from the main package so that its `swift build` and `swift test` never
+// compile ordo-one/benchmark. Run: `cd Benchmarks && swift package benchmark` (see README.md).
+import PackageDescription
+
+let package = Package(
+    name: "swift-groupcache-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "swift-groupcache", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "EngineBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "GroupCache", package: "swift-groupcache"),
+                .product(name: "GroupCacheLRU", package: "swift-groupcache"),
+                .product(name: "GroupCacheRing", package: "swift-groupcache"),
+            ],
+            path: "Benchmarks/EngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    ]
+)

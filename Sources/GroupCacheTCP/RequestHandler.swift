@@ -1,0 +1,192 @@
+import GroupCache
+import GroupCacheWire
+
+/// Answers peers' requests with a node's groups: decodes a request frame, runs it, and encodes the reply frame.
+///
+/// Work that needs no waiting (a cache hit, a local write, a ping, stats) is answered by ``answerAtOnce(_:into:)``
+/// on the thread that read the frame; the rest (a load, a routed write) by ``answer(_:)``.
+///
+/// Without ROUTE a request is served by this node whatever its ring says (a get loads here, writes touch only this
+/// node's caches), so a request is never forwarded twice. With ROUTE, which only clients set, it runs as the
+/// public API does on this node.
+struct RequestHandler: Sendable {
+    let registry: GroupRegistry
+    let limits: FrameLimits
+
+    /// What became of a request answered at once.
+    enum Immediate {
+        /// The reply was appended.
+        case answered
+        /// The reply (an ERROR) was appended, and the connection must close after it.
+        case answeredThenClose
+        /// The request needs ``answer(_:)``.
+        case needsWaiting
+    }
+
+    /// Appends the reply to `frame` to `buffer` if it can be given without waiting.
+    func answerAtOnce(_ frame: Frame, into buffer: inout [UInt8]) -> Immediate {
+        let id = frame.id
+        do {
+            switch frame.kind {
+            case .ping:
+                Frame.encode(kind: .pong, id: id, to: &buffer)
+            case .stats:
+                Frame.encode(kind: .statsReply, id: id, message: statsResponse(), to: &buffer)
+            case .get:
+                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                let request = try GetRequest.decode(from: frame.payload)
+                let group = try group(request.group)
+                guard let value = group.serveCachedGet(CacheKey(bytes: request.key)) else { return .needsWaiting }
+                appendValue(value, id: id, to: &buffer)
+            case .set:
+                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                let request = try SetRequest.decode(from: frame.payload)
+                try group(request.group).serveSet(
+                    CacheKey(bytes: request.key), value: CacheValue(request.value, expiryNanoseconds: request.expire))
+                Frame.encode(kind: .setReply, id: id, to: &buffer)
+            case .remove:
+                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                let request = try RemoveRequest.decode(from: frame.payload)
+                try group(request.group).serveRemove(CacheKey(bytes: request.key))
+                Frame.encode(kind: .removeReply, id: id, to: &buffer)
+            case .removeKeys:
+                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                let request = try RemoveKeysRequest.decode(from: frame.payload, limits: limits)
+                try group(request.group).serveRemoveKeys(request.keys.map { CacheKey(bytes: $0) })
+                Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
+            default:
+                appendError(.unsupported, "this node does not implement \(frame.kind)", id: id, to: &buffer)
+            }
+            return .answered
+        } catch let error as WireError {
+            appendError(error.errorCode, "\(frame.kind) \(id): \(error.message)", id: id, to: &buffer)
+            return .answeredThenClose
+        } catch {
+            appendError(error, id: id, to: &buffer)
+            return .answered
+        }
+    }
+
+    /// Returns the reply to `frame`, waiting for a load or a routed write; `close` is set when the request broke
+    /// the protocol.
+    func answer(_ frame: Frame) async -> (reply: [UInt8], close: Bool) {
+        var buffer: [UInt8] = []
+        let id = frame.id
+        do {
+            switch frame.kind {
+            case .get:
+                let request = try GetRequest.decode(from: frame.payload)
+                let group = try group(request.group)
+                let key = CacheKey(bytes: request.key)
+                let value =
+                    if frame.flags.contains(.route) {
+                        try await group.get(key)
+                    } else {
+                        try await group.serveLoad(key, deadline: .now + group.options.loadTimeout)
+                    }
+                appendValue(value, id: id, to: &buffer)
+            case .set:
+                let request = try SetRequest.decode(from: frame.payload)
+                try await group(request.group).set(
+                    CacheKey(bytes: request.key), to: CacheValue(request.value, expiryNanoseconds: request.expire))
+                Frame.encode(kind: .setReply, id: id, to: &buffer)
+            case .remove:
+                let request = try RemoveRequest.decode(from: frame.payload)
+                try await group(request.group).remove(CacheKey(bytes: request.key))
+                Frame.encode(kind: .removeReply, id: id, to: &buffer)
+            case .removeKeys:
+                let request = try RemoveKeysRequest.decode(from: frame.payload, limits: limits)
+                try await group(request.group).removeKeys(request.keys.map { CacheKey(bytes: $0) })
+                Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
+            default:
+                // answerAtOnce answers every other kind.
+                appendError(.internalError, "\(frame.kind) reached the waiting path", id: id, to: &buffer)
+            }
+            return (buffer, false)
+        } catch let error as WireError {
+            appendError(error.errorCode, "\(frame.kind) \(id): \(error.message)", id: id, to: &buffer)
+            return (buffer, true)
+        } catch {
+            appendError(error, id: id, to: &buffer)
+            return (buffer, false)
+        }
+    }
+
+    /// Appends an ERROR frame saying UNAVAILABLE, for requests a shutting-down server will not start.
+    static func appendUnavailable(id: UInt32, to buffer: inout [UInt8]) {
+        let response = ErrorResponse(code: .unavailable, message: "the node is shutting down")
+        Frame.encode(kind: .error, id: id, message: response, to: &buffer)
+    }
+
+    private func group(_ name: [UInt8]) throws -> Group {
+        guard let text = String(validating: name, as: UTF8.self), let group = registry.group(named: text) else {
+            throw GroupCacheError(.noSuchGroup, "no group named \(String(decoding: name, as: UTF8.self))")
+        }
+        return group
+    }
+
+    private func appendValue(_ value: CacheValue, id: UInt32, to buffer: inout [UInt8]) {
+        let response = GetResponse(value: value.bytes, expire: value.expiryNanoseconds)
+        Frame.encode(kind: .getReply, id: id, message: response, to: &buffer)
+    }
+
+    private func appendError(_ code: ErrorCode, _ message: String, id: UInt32, to buffer: inout [UInt8]) {
+        Frame.encode(kind: .error, id: id, message: ErrorResponse(code: code, message: message), to: &buffer)
+    }
+
+    /// Appends the ERROR frame for an engine or loader error: the loader's verdicts keep their meaning, so the
+    /// caller neither retries nor loads locally; anything else the loader threw is LOAD_FAILED.
+    private func appendError(_ error: any Error, id: UInt32, to buffer: inout [UInt8]) {
+        guard let error = error as? GroupCacheError else {
+            appendError(.loadFailed, "\(error)", id: id, to: &buffer)
+            return
+        }
+        let code: ErrorCode =
+            switch error.code {
+            case .notFound: .notFound
+            case .noSuchGroup: .noSuchGroup
+            case .badRequest: .badRequest
+            case .tooLarge: .tooLarge
+            case .unsupported: .unsupported
+            case .peerUnavailable, .deadlineExceeded: .unavailable
+            case .internalError, .duplicateGroup: .internalError
+            default: .loadFailed
+            }
+        appendError(code, error.description, id: id, to: &buffer)
+    }
+
+    private func statsResponse() -> StatsResponse {
+        StatsResponse(groups: registry.allGroups.map(StatsResponse.Group.init))
+    }
+}
+
+extension StatsResponse.Group {
+    /// The wire form of a group's stats.
+    init(_ group: Group) {
+        let stats = group.stats
+        self.init(name: Array(group.name.utf8))
+        gets = UInt64(stats.gets)
+        cacheHits = UInt64(stats.cacheHits)
+        peerLoads = UInt64(stats.peerLoads)
+        peerErrors = UInt64(stats.peerErrors)
+        loads = UInt64(stats.loads)
+        loadsDeduped = UInt64(stats.loadsDeduped)
+        localLoads = UInt64(stats.localLoads)
+        localLoadErrs = UInt64(stats.localLoadErrs)
+        serverRequests = UInt64(stats.serverRequests)
+        mainCache = StatsResponse.Cache(stats.mainCache)
+        hotCache = StatsResponse.Cache(stats.hotCache)
+    }
+}
+
+extension StatsResponse.Cache {
+    /// The wire form of a cache's stats.
+    init(_ stats: CacheStats) {
+        self.init()
+        bytes = UInt64(stats.bytes)
+        items = UInt64(stats.items)
+        gets = UInt64(stats.gets)
+        hits = UInt64(stats.hits)
+        evictions = UInt64(stats.evictions)
+    }
+}

@@ -1,0 +1,203 @@
+import Dispatch
+public import GroupCache
+import GroupCacheWire
+import Synchronization
+
+/// Serves a node's groups to its peers over TCP, in the frames of `docs/PROTOCOL.md`.
+///
+/// Nonblocking sockets on Dispatch sources: one accept source, and a read source per connection; replies go
+/// straight to the socket. See ``TCPServerOptions`` for the limits.
+///
+/// ```swift
+/// let server = TCPServer(registry: registry)
+/// let port = try server.start(host: "0.0.0.0", port: 8080)
+/// …
+/// await server.shutdown()
+/// ```
+///
+/// Concurrency: every method may be called from any task.
+public final class TCPServer: Sendable {
+    /// The groups it serves.
+    public let registry: GroupRegistry
+    /// Its limits and timeouts.
+    public let options: TCPServerOptions
+
+    private let handler: RequestHandler
+    private let queue = DispatchQueue(label: "groupcache.server.accept")
+    private let state = Mutex(Locked())
+
+    private struct Locked {
+        var listener: Int32 = -1
+        var port = 0
+        var acceptSource: (any DispatchSourceRead)?
+        var acceptSuspended = false
+        var sweepTimer: (any DispatchSourceTimer)?
+        var connections: [ObjectIdentifier: ServerConnection] = [:]
+        var nextQueue = 0
+        var isShuttingDown = false
+        var drained: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Connection queues: each connection runs on one, so a node uses a few threads however many peers it has.
+    private let connectionQueues: [DispatchQueue] = (0..<4).map {
+        DispatchQueue(label: "groupcache.server.connections.\($0)")
+    }
+
+    /// Creates a server for `registry`'s groups; ``start(host:port:)`` opens its socket.
+    public init(registry: GroupRegistry, options: TCPServerOptions = TCPServerOptions()) {
+        self.registry = registry
+        self.options = options
+        self.handler = RequestHandler(registry: registry, limits: options.limits)
+    }
+
+    /// Starts listening on `host:port` and returns the port (the one the system picked, for port 0).
+    ///
+    /// - Throws: ``SocketError`` if the address does not resolve or cannot be bound.
+    @discardableResult
+    public func start(host: String = "127.0.0.1", port: Int = 0) throws(SocketError) -> Int {
+        let (listener, boundPort) = try Socket.listen(host: host, port: port)
+        state.withLock { state in
+            precondition(state.listener < 0, "a TCPServer starts once")
+            state.listener = listener
+            state.port = boundPort
+            let source = DispatchSource.makeReadSource(fileDescriptor: listener, queue: queue)
+            source.setEventHandler { [self] in acceptPending() }
+            source.setCancelHandler { Socket.close(listener) }
+            state.acceptSource = source
+            source.activate()
+
+            let sweep = DispatchSource.makeTimerSource(queue: queue)
+            let interval = Self.sweepInterval(options)
+            sweep.schedule(deadline: .now() + interval, repeating: interval)
+            sweep.setEventHandler { [self] in sweepConnections() }
+            state.sweepTimer = sweep
+            sweep.activate()
+        }
+        return boundPort
+    }
+
+    /// The port it listens on; 0 before ``start(host:port:)``.
+    public var port: Int { state.withLock { $0.port } }
+
+    /// The number of open connections.
+    public var connectionCount: Int { state.withLock { $0.connections.count } }
+
+    /// Stops gracefully: stops accepting and reading, answers requests read but not started with UNAVAILABLE,
+    /// lets running ones finish (up to ``TCPServerOptions/shutdownTimeout``), writes their replies, and closes.
+    public func shutdown() async {
+        let connections = state.withLock { state -> [ServerConnection] in
+            guard !state.isShuttingDown else { return Array(state.connections.values) }
+            state.isShuttingDown = true
+            if state.acceptSuspended { state.acceptSource?.resume() }
+            state.acceptSource?.cancel()
+            state.acceptSource = nil
+            return Array(state.connections.values)
+        }
+        for connection in connections { connection.shutdown() }
+        let forceClose = Task { [self] in
+            try? await Task.sleep(for: options.shutdownTimeout)
+            guard !Task.isCancelled else { return }
+            for connection in state.withLock({ Array($0.connections.values) }) { connection.close() }
+        }
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if state.connections.isEmpty { return true }
+                state.drained.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        forceClose.cancel()
+        state.withLock { state in
+            state.sweepTimer?.cancel()
+            state.sweepTimer = nil
+        }
+    }
+
+    // MARK: Accepting
+
+    private func acceptPending() {
+        while true {
+            let fd: Int32?
+            do {
+                fd = try Socket.accept(state.withLock { $0.listener })
+            } catch let error where error.isOutOfDescriptors {
+                // Out of descriptors: the listener stays readable, so pause accepting instead of spinning.
+                pauseAccepting(for: .milliseconds(100))
+                return
+            } catch {
+                return
+            }
+            guard let fd else { return }
+            admit(fd)
+        }
+    }
+
+    private func admit(_ fd: Int32) {
+        let queue = state.withLock { state -> DispatchQueue? in
+            guard !state.isShuttingDown, state.connections.count < options.maxConnections else { return nil }
+            state.nextQueue = (state.nextQueue + 1) % connectionQueues.count
+            return connectionQueues[state.nextQueue]
+        }
+        guard let queue else {
+            var refusal: [UInt8] = []
+            let response = ErrorResponse(code: .unavailable, message: "the node serves its limit of connections")
+            Frame.encode(kind: .error, id: 0, message: response, to: &refusal)
+            _ = try? refusal.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
+            Socket.close(fd)
+            return
+        }
+        let connection: ServerConnection
+        do {
+            connection = try ServerConnection(fd: fd, queue: queue, handler: handler, options: options) {
+                [weak self] connection in self?.remove(connection)
+            }
+        } catch {
+            Socket.close(fd)
+            return
+        }
+        state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
+        connection.start()
+    }
+
+    private func remove(_ connection: ServerConnection) {
+        let drained = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.connections.removeValue(forKey: ObjectIdentifier(connection))
+            guard state.connections.isEmpty, state.isShuttingDown else { return [] }
+            defer { state.drained = [] }
+            return state.drained
+        }
+        for continuation in drained { continuation.resume() }
+    }
+
+    private func pauseAccepting(for pause: DispatchTimeInterval) {
+        state.withLock { state in
+            guard !state.acceptSuspended, let source = state.acceptSource else { return }
+            source.suspend()
+            state.acceptSuspended = true
+        }
+        queue.asyncAfter(deadline: .now() + pause) { [self] in
+            state.withLock { state in
+                guard state.acceptSuspended, let source = state.acceptSource else { return }
+                source.resume()
+                state.acceptSuspended = false
+            }
+        }
+    }
+
+    // MARK: Timeouts
+
+    private func sweepConnections() {
+        let now = ContinuousClock.now
+        for connection in state.withLock({ Array($0.connections.values) }) {
+            connection.closeIfExpired(now: now, options: options)
+        }
+    }
+
+    /// A quarter of the shortest timeout, between 5 ms and 1 s: timeouts fire at most 25% late.
+    private static func sweepInterval(_ options: TCPServerOptions) -> DispatchTimeInterval {
+        let shortest = min(options.idleTimeout, options.partialFrameTimeout) / 4
+        let milliseconds = shortest.components.seconds * 1000 + shortest.components.attoseconds / 1_000_000_000_000_000
+        return .milliseconds(Int(min(1000, max(5, milliseconds))))
+    }
+}
