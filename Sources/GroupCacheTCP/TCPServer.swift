@@ -36,6 +36,7 @@ public final class TCPServer: Sendable {
         var nextQueue = 0
         var isShuttingDown = false
         var drained: [CheckedContinuation<Void, Never>] = []
+        var listenerClosed: CheckedContinuation<Void, Never>?
     }
 
     /// Connection queues: each connection runs on one, so a node uses a few threads however many peers it has.
@@ -62,7 +63,10 @@ public final class TCPServer: Sendable {
             state.port = boundPort
             let source = DispatchSource.makeReadSource(fileDescriptor: listener, queue: queue)
             source.setEventHandler { [self] in acceptPending() }
-            source.setCancelHandler { Socket.close(listener) }
+            source.setCancelHandler { [self] in
+                Socket.close(listener)
+                self.state.withLock { $0.listenerClosed.take() }?.resume()
+            }
             state.acceptSource = source
             source.activate()
 
@@ -85,12 +89,22 @@ public final class TCPServer: Sendable {
     /// Stops gracefully: stops accepting and reading, answers requests read but not started with UNAVAILABLE,
     /// lets running ones finish (up to ``TCPServerOptions/shutdownTimeout``), writes their replies, and closes.
     public func shutdown() async {
+        // The listener closes first, so that once this returns nobody can connect (a connection the kernel
+        // accepted into the backlog would otherwise be reset later, looking to its client like a failure).
+        await withCheckedContinuation { continuation in
+            let closedAlready = state.withLock { state -> Bool in
+                guard let source = state.acceptSource else { return true }
+                state.isShuttingDown = true
+                state.listenerClosed = continuation
+                if state.acceptSuspended { source.resume() }
+                source.cancel()
+                state.acceptSource = nil
+                return false
+            }
+            if closedAlready { continuation.resume() }
+        }
         let connections = state.withLock { state -> [ServerConnection] in
-            guard !state.isShuttingDown else { return Array(state.connections.values) }
             state.isShuttingDown = true
-            if state.acceptSuspended { state.acceptSource?.resume() }
-            state.acceptSource?.cancel()
-            state.acceptSource = nil
             return Array(state.connections.values)
         }
         for connection in connections { connection.shutdown() }

@@ -1,0 +1,103 @@
+import GroupCache
+import GroupCacheWire
+import Synchronization
+
+/// A ``PeerClient`` over TCP: each call is one frame on a pooled connection to the peer.
+///
+/// Replies map to ``GroupCacheError`` codes: NOT_FOUND and LOAD_FAILED keep their meaning (the caller neither
+/// retries nor loads locally); every other failure (refused, reset, a bad frame, UNAVAILABLE, an unknown code)
+/// is a peer error, which the group answers with a local load.
+///
+/// Concurrency: every method may be called from any task.
+final class TCPPeerClient: PeerClient {
+    let id: String
+    let pool: ConnectionPool
+    /// Set once the peer answered REMOVE_KEYS with UNSUPPORTED: later calls send one REMOVE per key.
+    private let removeKeysUnsupported = Atomic(false)
+
+    init(peer: Peer, options: TCPClientOptions) throws(GroupCacheError) {
+        self.id = peer.id
+        self.pool = try ConnectionPool(peerID: peer.id, address: peer.address, options: options)
+    }
+
+    func get(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws -> CacheValue {
+        let request = GetRequest(group: Array(group.utf8), key: key.bytes)
+        let reply = try await send(.get, request, deadline: deadline)
+        guard reply.kind == .getReply else { throw unexpected(reply, for: .get) }
+        do {
+            let response = try GetResponse.decode(from: reply.payload)
+            return CacheValue(response.value, expiryNanoseconds: response.expire)
+        } catch {
+            throw GroupCacheError(.peerProtocol, "peer \(id) sent a GET_REPLY that does not decode: \(error)")
+        }
+    }
+
+    func set(group: String, key: CacheKey, value: CacheValue, deadline: ContinuousClock.Instant) async throws {
+        let request = SetRequest(group: Array(group.utf8), key: key.bytes, value: value.bytes, expire: value.expiryNanoseconds)
+        let reply = try await send(.set, request, deadline: deadline)
+        guard reply.kind == .setReply else { throw unexpected(reply, for: .set) }
+    }
+
+    func remove(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws {
+        let reply = try await send(.remove, RemoveRequest(group: Array(group.utf8), key: key.bytes), deadline: deadline)
+        guard reply.kind == .removeReply else { throw unexpected(reply, for: .remove) }
+    }
+
+    func removeKeys(group: String, keys: [CacheKey], deadline: ContinuousClock.Instant) async throws {
+        if !removeKeysUnsupported.load(ordering: .relaxed) {
+            let request = RemoveKeysRequest(group: Array(group.utf8), keys: keys.map(\.bytes))
+            do {
+                let reply = try await send(.removeKeys, request, deadline: deadline)
+                guard reply.kind == .removeKeysReply else { throw unexpected(reply, for: .removeKeys) }
+                return
+            } catch let error as GroupCacheError where error.code == .unsupported {
+                removeKeysUnsupported.store(true, ordering: .relaxed)
+            }
+        }
+        // A peer without REMOVE_KEYS: one REMOVE per key, all in flight at once on the pooled connections.
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for key in keys {
+                tasks.addTask { try await self.remove(group: group, key: key, deadline: deadline) }
+            }
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// Asks the peer for its stats.
+    func stats(deadline: ContinuousClock.Instant) async throws -> StatsResponse {
+        let reply = try await pool.request(deadline: deadline) { id, buffer in Frame.encode(kind: .stats, id: id, to: &buffer) }
+        guard reply.kind == .statsReply else { throw unexpected(reply, for: .stats) }
+        return try StatsResponse.decode(from: reply.payload)
+    }
+
+    private func send(_ kind: FrameKind, _ message: some WireMessage, deadline: ContinuousClock.Instant) async throws -> Frame {
+        let reply = try await pool.request(deadline: deadline) { id, buffer in
+            Frame.encode(kind: kind, id: id, message: message, to: &buffer)
+        }
+        if reply.kind == .error { throw error(from: reply) }
+        return reply
+    }
+
+    private func error(from reply: Frame) -> GroupCacheError {
+        guard let response = try? ErrorResponse.decode(from: reply.payload) else {
+            return GroupCacheError(.peerProtocol, "peer \(id) sent an ERROR that does not decode")
+        }
+        let code: GroupCacheError.Code =
+            switch response.code {
+            case .notFound: .notFound
+            case .loadFailed: .loadFailed
+            case .noSuchGroup: .noSuchGroup
+            case .badRequest: .badRequest
+            case .tooLarge: .tooLarge
+            case .unavailable: .peerUnavailable
+            case .internalError: .internalError
+            case .unsupported: .unsupported
+            default: .peerProtocol
+            }
+        return GroupCacheError(code, "peer \(id): \(response.message)")
+    }
+
+    private func unexpected(_ reply: Frame, for kind: FrameKind) -> GroupCacheError {
+        GroupCacheError(.peerProtocol, "peer \(id) answered \(kind) with \(reply.kind)")
+    }
+}

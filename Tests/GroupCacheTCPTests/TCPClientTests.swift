@@ -1,0 +1,191 @@
+import GroupCache
+@testable import GroupCacheTCP
+import GroupCacheWire
+import Synchronization
+import TestSupport
+import Testing
+
+/// A node in this process: its groups behind a real TCP server, its peers reached over real sockets.
+final class TCPNode: Sendable {
+    let server: TCPServer
+    let ring: PeerRing
+    let registry: GroupRegistry
+    let group: Group
+    let peer: Peer
+    let gate: Gate
+    let loads: Counter
+
+    init(client: TCPClientOptions = TCPClientOptions(), options: GroupOptions = GroupOptions()) throws {
+        // The server must listen before the node knows its own address; the registry needs the ring first.
+        let picker = DeferredPicker()
+        registry = GroupRegistry(peers: picker)
+        server = TCPServer(registry: registry)
+        let port = try server.start()
+        peer = Peer(host: "127.0.0.1", port: port, idFormat: .url)
+        let ring = TCPTransport(options: client).makePeerRing(local: peer)
+        self.ring = ring
+        picker.ring.withLock { $0 = ring }
+        let counter = Counter(), gate = Gate(), name = peer.id
+        self.gate = gate
+        loads = counter
+        group = try registry.makeGroup(name: "things", cacheBytes: 1 << 20, options: options) { key, _ in
+            counter.increment()
+            if key.description.hasPrefix("slow") { await gate.wait() }
+            return CacheValue("\(key)@\(name)")
+        }
+    }
+
+    var loadCount: Int { loads.value }
+
+    /// The pool this node uses to reach `other`.
+    func pool(to other: TCPNode) -> ConnectionPool {
+        (ring.remotePeers().first { $0.id == other.peer.id } as! TCPPeerClient).pool
+    }
+
+    static func cluster(_ size: Int, client: TCPClientOptions = TCPClientOptions()) throws -> [TCPNode] {
+        let nodes = try (0..<size).map { _ in try TCPNode(client: client) }
+        for node in nodes { node.ring.setPeers(nodes.map(\.peer)) }
+        return nodes
+    }
+
+    /// A key that `owner` owns.
+    static func key(ownedBy owner: TCPNode, in nodes: [TCPNode], prefix: String = "key") -> CacheKey {
+        (0...).lazy.map { CacheKey("\(prefix)-\($0)") }.first { nodes[0].ring.ownerPeer(of: $0) == owner.peer }!
+    }
+}
+
+/// A picker that forwards to a ring set after the registry was made: a server on port 0 learns its address only
+/// once it listens, and it needs the registry first.
+final class DeferredPicker: PeerPicker {
+    let ring = Mutex<PeerRing?>(nil)
+    func owner(of key: CacheKey) -> (any PeerClient)? { ring.withLock { $0 }?.owner(of: key) }
+    func remotePeers() -> [any PeerClient] { ring.withLock { $0 }?.remotePeers() ?? [] }
+}
+
+/// A count that closures can share.
+final class Counter: Sendable {
+    private let count = Atomic(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+@Suite(.serialized) struct TCPClientTests {
+    @Test func aGetAtANonOwnerIsLoadedByTheOwnerOnce() async throws {
+        let nodes = try TCPNode.cluster(2)
+        let key = TCPNode.key(ownedBy: nodes[1], in: nodes)
+        let values = try await withThrowingTaskGroup(of: String.self) { tasks in
+            for index in 0..<200 {
+                let group = nodes[index % 2].group
+                tasks.addTask { try await group.get(key).string }
+            }
+            return try await tasks.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(values) == ["\(key)@\(nodes[1].peer.id)"])
+        #expect(nodes[1].loadCount == 1 && nodes[0].loadCount == 0)
+        #expect(nodes.map(\.group.stats.peerErrors) == [0, 0])
+        #expect(nodes[0].group.stats.hotCache.items == 1)
+        for node in nodes { await node.server.shutdown() }
+    }
+
+    @Test func manyRequestsShareOneConnectionAndRepliesComeOutOfOrder() async throws {
+        let nodes = try TCPNode.cluster(2, client: TCPClientOptions(maxConnectionsPerPeer: 1))
+        let slow = TCPNode.key(ownedBy: nodes[1], in: nodes, prefix: "slow")
+        let fast = (0..<100).map { TCPNode.key(ownedBy: nodes[1], in: nodes, prefix: "fast\($0)") }
+        let slowGet = Task { try await nodes[0].group.get(slow).string }
+        #expect(await eventually { nodes[1].loadCount == 1 })
+        // The slow request is in flight on the only connection; 100 more pass it.
+        let values = try await withThrowingTaskGroup(of: String.self) { tasks in
+            for key in fast { tasks.addTask { try await nodes[0].group.get(key).string } }
+            return try await tasks.reduce(into: []) { $0.append($1) }
+        }
+        #expect(values.count == 100)
+        nodes[1].gate.open()
+        #expect(try await slowGet.value == "\(slow)@\(nodes[1].peer.id)")
+        #expect(nodes[0].pool(to: nodes[1]).peakConnectionCount == 1)
+        for node in nodes { await node.server.shutdown() }
+    }
+
+    @Test func aCancelledCallerReturnsPromptlyAndTheConnectionServesOn() async throws {
+        let nodes = try TCPNode.cluster(2, client: TCPClientOptions(maxConnectionsPerPeer: 1))
+        let slow = TCPNode.key(ownedBy: nodes[1], in: nodes, prefix: "slow")
+        let caller = Task { try await nodes[0].ring.owner(of: slow)!.get(group: "things", key: slow, deadline: .now + .seconds(30)) }
+        #expect(await eventually { nodes[1].loadCount == 1 })
+        caller.cancel()
+        await #expect(throws: CancellationError.self) { try await caller.value }
+        for index in 0..<100 {
+            let key = TCPNode.key(ownedBy: nodes[1], in: nodes, prefix: "after\(index)")
+            #expect(try await nodes[0].group.get(key).string == "\(key)@\(nodes[1].peer.id)")
+        }
+        #expect(nodes[0].pool(to: nodes[1]).peakConnectionCount == 1)
+        nodes[1].gate.open()
+        for node in nodes { await node.server.shutdown() }
+    }
+
+    @Test func thePoolNeverExceedsItsBound() async throws {
+        let options = TCPClientOptions(maxConnectionsPerPeer: 3, requestsPerConnectionBeforeGrowing: 1)
+        let nodes = try TCPNode.cluster(2, client: options)
+        let keys = (0..<200).map { TCPNode.key(ownedBy: nodes[1], in: nodes, prefix: "slow\($0)") }
+        let gets = Task {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for key in keys { tasks.addTask { _ = try await nodes[0].group.get(key) } }
+                try await tasks.waitForAll()
+            }
+        }
+        #expect(await eventually { nodes[1].loadCount == 200 })
+        let pool = nodes[0].pool(to: nodes[1])
+        #expect(pool.peakConnectionCount == 3, "got \(pool.peakConnectionCount) connections; want 3")
+        #expect(nodes[1].server.connectionCount == 3)
+        nodes[1].gate.open()
+        try await gets.value
+        for node in nodes { await node.server.shutdown() }
+    }
+
+    @Test func aRefusingPeerFailsFastAndTheGetLoadsLocally() async throws {
+        let nodes = try TCPNode.cluster(2)
+        await nodes[1].server.shutdown()
+        let key = TCPNode.key(ownedBy: nodes[1], in: nodes)
+        let client = nodes[0].ring.owner(of: key)!
+        await #expect { try await client.get(group: "things", key: key, deadline: .now + .seconds(5)) } throws: {
+            ($0 as? GroupCacheError)?.code == .peerUnavailable
+        }
+        // Within the backoff the pool does not dial again.
+        let started = ContinuousClock.now
+        await #expect { try await client.get(group: "things", key: key, deadline: .now + .seconds(5)) } throws: {
+            ($0 as? GroupCacheError)?.message.contains("unreachable") == true
+        }
+        #expect(ContinuousClock.now - started < .milliseconds(100))
+        #expect(try await nodes[0].group.get(key).string == "\(key)@\(nodes[0].peer.id)")
+        #expect(nodes[0].group.stats.peerErrors == 1)
+        await nodes[0].server.shutdown()
+    }
+
+    @Test func aPeerThatStopsAnsweringCostsOnlyThePeerTimeout() async throws {
+        let nodes = try TCPNode.cluster(2, client: TCPClientOptions())
+        let fallback = try TCPNode(options: GroupOptions(peerTimeout: .milliseconds(50)))
+        fallback.ring.setPeers(nodes.map(\.peer) + [fallback.peer])
+        let key = (0...).lazy.map { CacheKey("slow-\($0)") }.first { fallback.ring.ownerPeer(of: $0) == nodes[1].peer }!
+        fallback.gate.open()
+        // The owner's loader hangs; the caller gives up on it after 50 ms and loads the key itself.
+        #expect(try await fallback.group.get(key).string == "\(key)@\(fallback.peer.id)")
+        #expect(fallback.group.stats.peerErrors == 1)
+        nodes[1].gate.open()
+        for node in nodes + [fallback] { await node.server.shutdown() }
+    }
+
+    @Test func writesReachEveryNodeAndExpiryCrossesTheWire() async throws {
+        let nodes = try TCPNode.cluster(3)
+        let key = TCPNode.key(ownedBy: nodes[2], in: nodes)
+        let expiry: Int64 = 4_000_000_000_123_456_789
+        try await nodes[0].group.set(key, to: CacheValue(Array("set".utf8), expiryNanoseconds: expiry))
+        for node in nodes {
+            let value = try #require(node.group.serveCachedGet(key))
+            #expect(value.string == "set" && value.expiryNanoseconds == expiry)
+        }
+        try await nodes[1].group.remove(key)
+        #expect(nodes.allSatisfy { $0.group.serveCachedGet(key) == nil })
+        try await nodes[1].group.set(key, to: CacheValue("again"))
+        try await nodes[0].group.removeKeys([key, "other"])
+        #expect(nodes.allSatisfy { $0.group.serveCachedGet(key) == nil })
+        for node in nodes { await node.server.shutdown() }
+    }
+}
