@@ -66,6 +66,16 @@ public final class Group: Sendable {
     public func get(_ key: CacheKey, timeout: Duration? = nil) async throws -> CacheValue {
         counters.gets.increment()
         if let value = cachedValue(forKey: key) { return value }
+        return try await getMissed(key, timeout: timeout)
+    }
+
+    /// The miss path of ``get(_:timeout:)``, apart so that a hit runs in a small async frame that allocates
+    /// nothing.
+    ///
+    /// `get` is deliberately not `nonisolated(nonsending)`: under Swift 6.3.1 that made the key's storage be
+    /// released before this call read it (a crash in `CacheKey.withUnsafeBytes`, every run of the TCP tests).
+    @inline(never)
+    private func getMissed(_ key: CacheKey, timeout: Duration?) async throws -> CacheValue {
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
         if let owner = peers?.owner(of: key) {
             return try await load(key, deadline: deadline, isPeerRequest: false, in: remoteFlights) { loadDeadline in

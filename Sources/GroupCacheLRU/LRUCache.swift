@@ -8,35 +8,48 @@
 ///
 /// Concurrency: a value type with no locking; the owner serialises access.
 public struct LRUCache<Key: Hashable, Value> {
-    fileprivate struct Node {
-        var key: Key
-        var value: Value
-        var cost: Int
-        var newer: Int32
-        var older: Int32
+    // The hot methods are @inlinable so that callers in other modules get them specialised for their key and
+    // value types; unspecialised, a hit cost several times as much.
+    @usableFromInline
+    struct Node {
+        @usableFromInline var key: Key
+        @usableFromInline var value: Value
+        @usableFromInline var cost: Int
+        @usableFromInline var newer: Int32
+        @usableFromInline var older: Int32
+
+        @inlinable
+        init(key: Key, value: Value, cost: Int, newer: Int32, older: Int32) {
+            (self.key, self.value, self.cost, self.newer, self.older) = (key, value, cost, newer, older)
+        }
     }
 
-    private static var none: Int32 { -1 }
+    @inlinable static var none: Int32 { -1 }
 
-    private var index: [Key: Int32] = [:]
-    private var nodes: [Node?] = []
-    private var free: [Int32] = []
-    private var newest: Int32 = none
-    private var oldest: Int32 = none
+    @usableFromInline var index: [Key: Int32] = [:]
+    @usableFromInline var nodes: [Node?] = []
+    @usableFromInline var free: [Int32] = []
+    @usableFromInline var newest: Int32 = -1
+    @usableFromInline var oldest: Int32 = -1
+
+    @usableFromInline var costSum = 0
 
     /// The sum of the costs of all entries.
-    public private(set) var totalCost = 0
+    @inlinable public var totalCost: Int { costSum }
 
     /// Creates an empty cache.
-    public init() {}
+    @inlinable public init() {}
 
     /// The number of entries.
+    @inlinable
     public var count: Int { index.count }
 
     /// Whether the cache has no entries.
+    @inlinable
     public var isEmpty: Bool { index.isEmpty }
 
     /// Returns the value for `key` and marks it as the most recently used, or `nil` if it is absent.
+    @inlinable
     public mutating func value(forKey key: Key) -> Value? {
         guard let slot = index[key] else { return nil }
         moveToFront(slot)
@@ -44,6 +57,7 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     /// Returns the value for `key` without changing its recency.
+    @inlinable
     public func peek(_ key: Key) -> Value? {
         guard let slot = index[key] else { return nil }
         return nodes[Int(slot)]!.value
@@ -52,12 +66,13 @@ public struct LRUCache<Key: Hashable, Value> {
     /// Inserts or replaces the entry for `key` as the most recently used, and returns the replaced value.
     ///
     /// Replacing an entry releases its old cost before the new one is counted.
+    @inlinable
     @discardableResult
     public mutating func setValue(_ value: Value, forKey key: Key, cost: Int) -> Value? {
         precondition(cost >= 0, "an entry's cost cannot be negative")
         if let slot = index[key] {
             let old = nodes[Int(slot)]!.value
-            totalCost += cost - nodes[Int(slot)]!.cost
+            costSum += cost - nodes[Int(slot)]!.cost
             nodes[Int(slot)]!.value = value
             nodes[Int(slot)]!.cost = cost
             moveToFront(slot)
@@ -76,11 +91,12 @@ public struct LRUCache<Key: Hashable, Value> {
         newest = slot
         if oldest == Self.none { oldest = slot }
         index[key] = slot
-        totalCost += cost
+        costSum += cost
         return nil
     }
 
     /// Removes the entry for `key` and returns its value, or `nil` if it was absent.
+    @inlinable
     @discardableResult
     public mutating func removeValue(forKey key: Key) -> Value? {
         guard let slot = index.removeValue(forKey: key) else { return nil }
@@ -88,6 +104,7 @@ public struct LRUCache<Key: Hashable, Value> {
     }
 
     /// Removes the least recently used entry and returns it, or `nil` if the cache is empty.
+    @inlinable
     @discardableResult
     public mutating func removeOldest() -> (key: Key, value: Value, cost: Int)? {
         guard oldest != Self.none else { return nil }
@@ -115,22 +132,25 @@ public struct LRUCache<Key: Hashable, Value> {
         return keys
     }
 
-    private mutating func release(_ slot: Int32) -> Node {
+    @inlinable
+    mutating func release(_ slot: Int32) -> Node {
         unlink(slot)
         let node = nodes[Int(slot)]!
         nodes[Int(slot)] = nil
         free.append(slot)
-        totalCost -= node.cost
+        costSum -= node.cost
         return node
     }
 
-    private mutating func unlink(_ slot: Int32) {
+    @inlinable
+    mutating func unlink(_ slot: Int32) {
         let node = nodes[Int(slot)]!
         if node.newer != Self.none { nodes[Int(node.newer)]!.older = node.older } else { newest = node.older }
         if node.older != Self.none { nodes[Int(node.older)]!.newer = node.newer } else { oldest = node.newer }
     }
 
-    private mutating func moveToFront(_ slot: Int32) {
+    @inlinable
+    mutating func moveToFront(_ slot: Int32) {
         guard slot != newest else { return }
         unlink(slot)
         nodes[Int(slot)]!.older = newest
