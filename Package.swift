@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "GroupCacheLRU", targets: ["GroupCacheLRU"]),
         .library(name: "GroupCacheRing", targets: ["GroupCacheRing"]),
         .executable(name: "gcctl", targets: ["gcctl"]),
+        .executable(name: "groupcache-node", targets: ["groupcache-node"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,6 +40,14 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "groupcache-node",
+            dependencies: [
+                "GroupCache", "GroupCacheTCP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         // The wire protocol: frames and their protobuf payloads. Only GroupCacheWire/ProtobufCodec.swift sees C.
         .systemLibrary(
             name: "CProtobufC",
@@ -59,7 +68,8 @@ let package = Package(
         .testTarget(name: "GroupCacheRingTests", dependencies: ["GroupCacheRing", "TestSupport"]),
         .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "TestSupport"]),
         .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
-        .testTarget(name: "GroupCacheTCPTests", dependencies: ["GroupCacheTCP", "GroupCacheWire", "TestSupport"]),
+        .testTarget(
+            name: "GroupCacheTCPTests", dependencies: ["GroupCacheTCP", "GroupCacheWire", "TestSupport", "groupcache-node"]),
     ]
 )
 

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GroupCache
+import GroupCacheTCP
+import Synchronization
+
+/// `groupcache-node`: one cache node in its own process, serving one group over TCP.
+///
+/// Its loader is synthetic: the value of a key is `<key>@<node ID>`, after an optional delay, expiring after an
+/// optional time to live, so tests and demos can see which node loaded what. Membership comes from `--peers` and
+/// can change at run time through standard input (`peers ID1,ID2,...`). The node exits when standard input
+/// closes (so it never outlives the process that started it) or on SIGTERM/SIGINT, after a graceful shutdown.
+@main
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "groupcache-node",
+        abstract: "Run one swift-groupcache node that serves a group over TCP.",
+        discussion: """
+            Prints "listening <host:port>" on standard output once it accepts connections. Reads commands from \
+            standard input, one per line: "peers <address>,<address>,..." replaces the cluster's members \
+            (host:port each; this node is added if missing) and answers "peers <ID>,<ID>,..." once they are in \
+            use; "stats" prints this node's counters. Exits when \
+            standard input closes, or on SIGTERM or SIGINT.
+            """
+    )
+
+    @Option(help: "The address to listen on, host:port (port 0 picks a free one).")
+    var listen = "127.0.0.1:0"
+
+    @Option(help: "This node's address as its peers dial it; defaults to the address it listens on.")
+    var advertise: String?
+
+    @Option(help: "The cluster's members, host:port, comma-separated; this node is added if missing.")
+    var peers = ""
+
+    @Option(help: "The ring: golang (crc32, http:// IDs), mailgun (fnv1, http:// IDs) or v3 (fnv1, host:port IDs).")
+    var ring = "golang"
+
+    @Option(help: "The group's name.")
+    var group = "things"
+
+    @Option(help: "The group's cache budget in bytes.")
+    var cacheBytes = 64 << 20
+
+    @Option(help: "How long the synthetic loader takes, in milliseconds.")
+    var loadDelayMs = 0
+
+    @Option(help: "Loaded values expire after this many seconds; 0 means never.")
+    var ttlSeconds = 0.0
+
+    func run() async throws {
+        guard let configuration = Self.rings[ring] else {
+            throw ValidationError("--ring must be golang, mailgun or v3")
+        }
+        let (host, port) = try Self.split(listen)
+        let picker = LatePeerPicker()
+        let registry = GroupRegistry(peers: picker)
+        let server = TCPServer(registry: registry)
+        let boundPort = try server.start(host: host, port: port)
+        let address = advertise ?? "\(host):\(boundPort)"
+        let me = Peer(address: address, idFormat: configuration.idFormat)
+        let peerRing = TCPTransport().makePeerRing(local: me, configuration: configuration)
+        picker.set(peerRing)
+        peerRing.setPeers(Self.members(peers, format: configuration.idFormat))
+
+        let delay = Duration.milliseconds(loadDelayMs)
+        let ttl = ttlSeconds
+        try registry.makeGroup(name: group, cacheBytes: cacheBytes) { key, _ in
+            if delay > .zero { try await Task.sleep(for: delay) }
+            let expiry = ttl > 0 ? Date().addingTimeInterval(ttl) : nil
+            return CacheValue("\(key)@\(me.id)", expiresAt: expiry)
+        }
+
+        emit("listening \(address)")
+        log("node \(me.id) serves group \(group) on \(host):\(boundPort), ring \(ring)")
+
+        let stop = AsyncStream<String>.makeStream()
+        let signals = [SIGTERM, SIGINT].map { signal in
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            source.setEventHandler { stop.continuation.yield("signal \(signal)") }
+            source.activate()
+            return source
+        }
+        let input = Thread {
+            while let line = readLine() {
+                let words = line.split(separator: " ", maxSplits: 1).map(String.init)
+                switch words.first {
+                case "peers":
+                    let members = Self.members(words.count > 1 ? words[1] : "", format: configuration.idFormat)
+                    peerRing.setPeers(members)
+                    emit("peers \(peerRing.peers.map(\.id).joined(separator: ","))")
+                case "stats":
+                    for group in registry.allGroups { emit("stats \(group.name) \(group.stats)") }
+                default:
+                    log("unknown command: \(line)")
+                }
+            }
+            stop.continuation.yield("end of standard input")
+        }
+        input.start()
+
+        for await reason in stop.stream {
+            log("stopping: \(reason)")
+            break
+        }
+        await server.shutdown()
+        signals.forEach { $0.cancel() }
+        log("stopped")
+    }
+
+    static let rings: [String: RingConfiguration] = [
+        "golang": .golang, "mailgun": .mailgunV2, "v3": .groupcacheV3,
+    ]
+
+    static func split(_ address: String) throws -> (host: String, port: Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw ValidationError("\(address) is not host:port")
+        }
+        return (String(address[..<colon]), port)
+    }
+
+    static func members(_ list: String, format: PeerIDFormat) -> [Peer] {
+        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { Peer(address: $0, idFormat: format) }
+    }
+}
+
+/// Writes a line to standard output at once (no buffering: a parent process waits for it).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Writes a line to standard error.
+func log(_ message: String) {
+    FileHandle.standardError.write(Data("groupcache-node: \(message)\n".utf8))
+}
+
+/// A picker whose ring is set once the server knows its port: the registry must exist before the server starts,
+/// and the ring needs the node's own address.
+final class LatePeerPicker: PeerPicker {
+    private let ring = Mutex<PeerRing?>(nil)
+
+    func set(_ ring: PeerRing) { self.ring.withLock { $0 = ring } }
+    func owner(of key: CacheKey) -> (any PeerClient)? { ring.withLock { $0 }?.owner(of: key) }
+    func remotePeers() -> [any PeerClient] { ring.withLock { $0 }?.remotePeers() ?? [] }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import GroupCacheWire
+import TestSupport
+import Testing
+
+/// Clusters of real `groupcache-node` processes on loopback.
+@Suite(.serialized) struct NodeProcessTests {
+    /// 1,000 keys, each asked for at every node at once: every key is loaded exactly once in the cluster.
+    @Test func aThreeProcessClusterLoadsEachKeyOnce() async throws {
+        let nodes = try NodeProcess.cluster(3, arguments: ["--load-delay-ms", "2"])
+        let clients = try nodes.map { try NodeClient($0) }
+        let keys = (0..<1_000).map { "key-\($0)" }
+        let values = try await withThrowingTaskGroup(of: (String, String).self) { tasks in
+            for key in keys {
+                for client in clients {
+                    tasks.addTask { (key, String(decoding: try await client.get(key).value, as: UTF8.self)) }
+                }
+            }
+            return try await tasks.reduce(into: [String: Set<String>]()) { $0[$1.0, default: []].insert($1.1) }
+        }
+        #expect(values.count == 1_000)
+        #expect(values.values.allSatisfy { $0.count == 1 }, "some key had two values: loaded twice")
+        let stats = try await clients.asyncMap { try await $0.stats() }
+        let loads = stats.map(\.localLoads)
+        #expect(loads.reduce(0, +) == 1_000, "local loads per node: \(loads)")
+        #expect(loads.allSatisfy { $0 > 200 }, "the ring did not spread keys: \(loads)")
+        #expect(stats.map(\.peerErrors) == [0, 0, 0])
+    }
+
+    @Test func removeReachesEveryNode() async throws {
+        let nodes = try NodeProcess.cluster(3)
+        let clients = try nodes.map { try NodeClient($0) }
+        for client in clients { _ = try await client.get("doomed") }
+        let itemsBefore = try await clients.asyncMap { try await $0.stats() }.map { $0.mainCache.items + $0.hotCache.items }
+        #expect(itemsBefore == [1, 1, 1], "the owner's main copy and two hot copies")
+        try await clients[1].remove("doomed")
+        let itemsAfter = try await clients.asyncMap { try await $0.stats() }.map { $0.mainCache.items + $0.hotCache.items }
+        #expect(itemsAfter == [0, 0, 0])
+    }
+
+    @Test func expiryCrossesTheWireInNanoseconds() async throws {
+        let nodes = try NodeProcess.cluster(2, arguments: ["--ttl-seconds", "300"])
+        let clients = try nodes.map { try NodeClient($0) }
+        let before = Int64(Date().timeIntervalSince1970 * 1e9)
+        let first = try await clients[0].get("ttl")
+        let again = try await clients[1].get("ttl")
+        let after = Int64(Date().timeIntervalSince1970 * 1e9)
+        let ttl: Int64 = 300_000_000_000
+        #expect((before + ttl - 1_000_000_000)...(after + ttl) ~= first.expire, "got \(first.expire)")
+        #expect(again.expire == first.expire, "the copy at the other node has another expiry")
+    }
+
+    @Test func aKilledPeerMakesGetsLoadLocallyWithinTheDeadline() async throws {
+        let nodes = try NodeProcess.cluster(3)
+        let clients = try nodes.map { try NodeClient($0) }
+        // Keys node 2 owns: node 0 fetches them from it.
+        var owned: [String] = []
+        for index in 0..<200 where owned.count < 20 {
+            let key = "victim-\(index)"
+            if String(decoding: try await clients[1].get(key).value, as: UTF8.self).hasSuffix(nodes[2].address) {
+                owned.append(key)
+            }
+        }
+        try #require(owned.count == 20)
+        nodes[2].kill()
+        let started = ContinuousClock.now
+        for key in owned {
+            let value = String(decoding: try await clients[0].get(key, timeout: .seconds(5)).value, as: UTF8.self)
+            #expect(value == "\(key)@http://\(nodes[0].address)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try await clients[0].stats().peerErrors >= 1)
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
