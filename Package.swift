@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "GroupCache", targets: ["GroupCache"]),
         .library(name: "GroupCacheInMemory", targets: ["GroupCacheInMemory"]),
         .library(name: "GroupCacheTCP", targets: ["GroupCacheTCP"]),
+        .library(name: "GroupCacheWire", targets: ["GroupCacheWire"]),
         // The leaves, for services and benchmarks that want one on its own.
         .library(name: "GroupCacheLRU", targets: ["GroupCacheLRU"]),
         .library(name: "GroupCacheRing", targets: ["GroupCacheRing"]),

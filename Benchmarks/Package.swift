@@ -21,6 +21,16 @@ let package = Package(
             ],
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // A plain executable: transport speed against the loopback floor, with context switches, in one run.
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: [
+                .product(name: "GroupCache", package: "swift-groupcache"),
+                .product(name: "GroupCacheTCP", package: "swift-groupcache"),
+                .product(name: "GroupCacheWire", package: "swift-groupcache"),
+            ],
+            path: "Sources/TransportBenchmark"
+        ),
     ]
 )

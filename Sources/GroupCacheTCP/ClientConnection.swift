@@ -10,7 +10,10 @@ import Synchronization
 /// A caller that is cancelled or whose deadline passes stops waiting at once; its reply, if it comes, is dropped.
 /// When the connection fails, every caller still waiting gets ``GroupCacheError/Code/peerUnavailable``.
 ///
-/// Concurrency: every method may be called from any task; all state sits behind one lock.
+/// Concurrency: every method may be called from any task. State sits behind three locks so that no lock is held
+/// across a syscall another thread waits on: `reader` (the parser; only the read handler takes it), `state`
+/// (the callers waiting, by id) and `writer` (bytes not yet written). A waiter is resumed by whoever removes it
+/// from `state.pending`, so exactly once.
 final class ClientConnection: Sendable {
     /// The error a request gets when its connection was found closed before any byte of it was written, so it
     /// is safe to send again on another connection.
@@ -25,21 +28,28 @@ final class ClientConnection: Sendable {
 
     private enum SourceState { case inactive, running, suspended }
 
-    private struct Locked {
+    private struct Reader {
         var parser: FrameParser
+        var scratch = [UInt8](repeating: 0, count: 64 << 10)
+    }
+
+    private struct Locked {
         var pending: [UInt32: Pending] = [:]
         var nextID: UInt32 = 1
         var readSource: (any DispatchSourceRead)?
-        var writeSource: (any DispatchSourceWrite)?
-        var writeState = SourceState.inactive
         var timer: (any DispatchSourceTimer)?
         var timerDeadline: ContinuousClock.Instant?
-        var output: [UInt8] = []
-        var outputOffset = 0
         var closeReason: String?
         var cancelledSources = 0
         var lastActivity = ContinuousClock.now
-        var scratch = [UInt8](repeating: 0, count: 64 << 10)
+    }
+
+    private struct Writer {
+        var source: (any DispatchSourceWrite)?
+        var sourceState = SourceState.inactive
+        var output: [UInt8] = []
+        var offset = 0
+        var isClosed = false
     }
 
     /// The peer, for messages.
@@ -47,7 +57,9 @@ final class ClientConnection: Sendable {
     private let fd: Int32
     private let writeFD: Int32
     private let queue: DispatchQueue
-    private let state: Mutex<Locked>
+    private let reader: Mutex<Reader>
+    private let state = Mutex(Locked())
+    private let writer = Mutex(Writer())
     private let onClose: @Sendable (ClientConnection) -> Void
 
     init(
@@ -59,18 +71,20 @@ final class ClientConnection: Sendable {
         self.peerID = peerID
         self.queue = queue
         self.onClose = onClose
-        self.state = Mutex(Locked(parser: FrameParser(limits: limits)))
+        self.reader = Mutex(Reader(parser: FrameParser(limits: limits)))
+        writer.withLock { writer in
+            let write = DispatchSource.makeWriteSource(fileDescriptor: writeFD, queue: queue)
+            write.setEventHandler { [self] in writable() }
+            write.setCancelHandler { [self] in sourceCancelled() }
+            writer.source = write
+        }
         state.withLock { state in
             let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             read.setEventHandler { [self] in readable() }
             read.setCancelHandler { [self] in sourceCancelled() }
-            let write = DispatchSource.makeWriteSource(fileDescriptor: writeFD, queue: queue)
-            write.setEventHandler { [self] in writable() }
-            write.setCancelHandler { [self] in sourceCancelled() }
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.setEventHandler { [self] in expireOverdue() }
             state.readSource = read
-            state.writeSource = write
             state.timer = timer
             timer.activate()
             read.activate()
@@ -82,9 +96,6 @@ final class ClientConnection: Sendable {
 
     /// Whether the connection has failed or been closed.
     var isClosed: Bool { state.withLock { $0.closeReason != nil } }
-
-    /// When a request or reply last crossed it.
-    var lastActivity: ContinuousClock.Instant { state.withLock { $0.lastActivity } }
 
     /// Sends a request whose frame `encode` appends for the given id, and returns the reply frame (its success
     /// kind or ERROR).
@@ -98,39 +109,34 @@ final class ClientConnection: Sendable {
         let slot = Mutex<UInt32?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (waiter: Waiter) in
-                let failure = state.withLock { state -> (any Error)? in
-                    guard state.closeReason == nil else { return ClosedBeforeWrite() }
-                    if Task.isCancelled { return CancellationError() }
+                let registered = state.withLock { state -> Result<UInt32, any Error> in
+                    guard state.closeReason == nil else { return .failure(ClosedBeforeWrite()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
                     var id = state.nextID
                     while id == 0 || state.pending[id] != nil { id &+= 1 }
                     state.nextID = id &+ 1
                     state.pending[id] = Pending(waiter: waiter, deadline: deadline)
+                    state.lastActivity = .now
                     slot.withLock { $0 = id }
                     scheduleTimer(&state, for: deadline)
-
-                    var frame: [UInt8] = []
-                    encode(id, &frame)
-                    state.lastActivity = .now
-                    if state.outputOffset < state.output.count {
-                        state.output.append(contentsOf: frame)
-                        return nil
-                    }
-                    do {
-                        let written = try frame.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
-                        if written < frame.count {
-                            state.output = Array(frame[written...])
-                            state.outputOffset = 0
-                            armWriteSource(&state)
-                        }
-                        return nil
-                    } catch {
-                        state.pending[id] = nil
-                        return ClosedBeforeWrite()
-                    }
+                    return .success(id)
                 }
-                if let failure {
-                    if failure is ClosedBeforeWrite { close(reason: "the connection failed") }
-                    waiter.resume(throwing: failure)
+                let id: UInt32
+                switch registered {
+                case .success(let registeredID): id = registeredID
+                case .failure(let error):
+                    waiter.resume(throwing: error)
+                    return
+                }
+                var frame: [UInt8] = []
+                encode(id, &frame)
+                guard write(frame) else {
+                    // Nothing of it went out: the caller may send it again elsewhere, unless the close got to
+                    // the waiter first.
+                    let pending = state.withLock { $0.pending.removeValue(forKey: id) }
+                    close(reason: "writing to the peer failed")
+                    pending?.waiter.resume(throwing: ClosedBeforeWrite())
+                    return
                 }
             }
         } onCancel: {
@@ -143,14 +149,12 @@ final class ClientConnection: Sendable {
     // MARK: Reading replies
 
     private func readable() {
-        var replies: [(Waiter, Frame)] = []
         var failure: String?
-        state.withLock { state in
-            guard state.closeReason == nil else { return }
+        let frames = reader.withLock { reader -> [Frame] in
             readLoop: for _ in 0..<4 {
                 let result: ReadResult
                 do {
-                    result = try state.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
+                    result = try reader.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
                         try Socket.read(fd, into: buffer)
                     }
                 } catch {
@@ -159,9 +163,8 @@ final class ClientConnection: Sendable {
                 }
                 switch result {
                 case .bytes(let count):
-                    state.lastActivity = .now
-                    state.scratch.withUnsafeBytes { state.parser.append(contentsOf: $0[..<count]) }
-                    if count < state.scratch.count { break readLoop }
+                    reader.scratch.withUnsafeBytes { reader.parser.append(contentsOf: $0[..<count]) }
+                    if count < reader.scratch.count { break readLoop }
                 case .wouldBlock:
                     break readLoop
                 case .endOfInput:
@@ -169,43 +172,80 @@ final class ClientConnection: Sendable {
                     break readLoop
                 }
             }
+            var frames: [Frame] = []
             do {
-                while let frame = try state.parser.next() {
+                while let frame = try reader.parser.next() {
                     if frame.id == 0 {
                         let message = (try? ErrorResponse.decode(from: frame.payload))?.message ?? "no reason given"
                         failure = "the peer closed the connection: \(message)"
                         break
                     }
-                    // A reply nobody awaits any more (its caller left) is dropped.
-                    if let pending = state.pending.removeValue(forKey: frame.id) { replies.append((pending.waiter, frame)) }
+                    frames.append(frame)
                 }
             } catch {
                 failure = "the peer sent a bad frame: \(error)"
             }
+            return frames
         }
-        for (waiter, frame) in replies { waiter.resume(returning: frame) }
+        if !frames.isEmpty {
+            // A reply nobody awaits any more (its caller left) is dropped.
+            let replies = state.withLock { state -> [(Waiter, Frame)] in
+                state.lastActivity = .now
+                return frames.compactMap { frame in state.pending.removeValue(forKey: frame.id).map { ($0.waiter, frame) } }
+            }
+            for (waiter, frame) in replies { waiter.resume(returning: frame) }
+        }
         if let failure { close(reason: failure) }
     }
 
     // MARK: Writing
 
-    private func writable() {
-        let failed = state.withLock { state -> Bool in
-            guard state.closeReason == nil else { return false }
+    /// Writes `frame` now, or queues what the socket does not take behind the write source; `false` if the
+    /// connection is closed or the write failed before any byte of it went out.
+    private func write(_ frame: [UInt8]) -> Bool {
+        writer.withLock { writer in
+            guard !writer.isClosed else { return false }
+            if writer.offset < writer.output.count {
+                writer.output.append(contentsOf: frame)
+                return true
+            }
+            let written: Int
             do {
-                let written = try state.output.withUnsafeBytes { buffer throws(SocketError) in
-                    try Socket.write(fd, UnsafeRawBufferPointer(rebasing: buffer[state.outputOffset...]))
+                written = try frame.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
+            } catch {
+                return false
+            }
+            if written < frame.count {
+                writer.output = Array(frame[written...])
+                writer.offset = 0
+                switch writer.sourceState {
+                case .inactive: writer.source?.activate()
+                case .suspended: writer.source?.resume()
+                case .running: break
                 }
-                state.outputOffset += written
+                writer.sourceState = .running
+            }
+            return true
+        }
+    }
+
+    private func writable() {
+        let failed = writer.withLock { writer -> Bool in
+            guard !writer.isClosed else { return false }
+            do {
+                let written = try writer.output.withUnsafeBytes { buffer throws(SocketError) in
+                    try Socket.write(fd, UnsafeRawBufferPointer(rebasing: buffer[writer.offset...]))
+                }
+                writer.offset += written
             } catch {
                 return true
             }
-            if state.outputOffset == state.output.count {
-                state.output = []
-                state.outputOffset = 0
-                if state.writeState == .running {
-                    state.writeSource?.suspend()
-                    state.writeState = .suspended
+            if writer.offset == writer.output.count {
+                writer.output = []
+                writer.offset = 0
+                if writer.sourceState == .running {
+                    writer.source?.suspend()
+                    writer.sourceState = .suspended
                 }
             }
             return false
@@ -213,18 +253,9 @@ final class ClientConnection: Sendable {
         if failed { close(reason: "writing to the peer failed") }
     }
 
-    private func armWriteSource(_ state: inout Locked) {
-        switch state.writeState {
-        case .inactive: state.writeSource?.activate()
-        case .suspended: state.writeSource?.resume()
-        case .running: return
-        }
-        state.writeState = .running
-    }
-
     // MARK: Deadlines
 
-    /// Makes the timer fire by `deadline` if it would fire later. Called under the lock.
+    /// Makes the timer fire by `deadline` if it would fire later. Called under the state lock.
     private func scheduleTimer(_ state: inout Locked, for deadline: ContinuousClock.Instant) {
         if let current = state.timerDeadline, current <= deadline { return }
         state.timerDeadline = deadline
@@ -265,38 +296,49 @@ final class ClientConnection: Sendable {
     /// the lock that requests register under, so a request is never caught by the close: it either came first
     /// (and the connection stays) or finds the connection closed before writing (and is retried elsewhere).
     func closeIfIdle(for idleTimeout: Duration, now: ContinuousClock.Instant) {
-        let reason = "idle for \(idleTimeout)"
-        state.withLock { state in
+        let closed = state.withLock { state -> Bool in
             guard state.closeReason == nil, state.pending.isEmpty, now - state.lastActivity > idleTimeout else {
-                return
+                return false
             }
-            _ = closeLocked(&state, reason: reason)
+            _ = closeLocked(&state, reason: "idle for \(idleTimeout)")
+            return true
         }
+        if closed { closeWriter() }
     }
 
     /// Closes the connection; every caller still waiting gets `peerUnavailable` with `reason`.
     func close(reason: String) {
         let waiters = state.withLock { closeLocked(&$0, reason: reason) }
+        closeWriter()
         let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)")
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 
-    /// Marks the connection closed and cancels its sources; returns the callers to fail. Called under the lock.
+    /// Marks the connection closed and cancels the read side; returns the callers to fail. Under the state lock.
     private func closeLocked(_ state: inout Locked, reason: String) -> [Waiter] {
         guard state.closeReason == nil else { return [] }
         state.closeReason = reason
         Socket.shutdown(fd)
         state.readSource?.cancel()
-        state.writeSource?.cancel()
         state.timer?.cancel()
-        switch state.writeState {
-        case .inactive: state.writeSource?.activate()
-        case .suspended: state.writeSource?.resume()
-        case .running: break
-        }
-        state.writeState = .running
         defer { state.pending = [:] }
         return state.pending.values.map(\.waiter)
+    }
+
+    private func closeWriter() {
+        writer.withLock { writer in
+            guard !writer.isClosed else { return }
+            writer.isClosed = true
+            writer.output = []
+            writer.offset = 0
+            writer.source?.cancel()
+            switch writer.sourceState {
+            case .inactive: writer.source?.activate()
+            case .suspended: writer.source?.resume()
+            case .running: break
+            }
+            writer.sourceState = .running
+        }
     }
 
     private func sourceCancelled() {
@@ -304,11 +346,11 @@ final class ClientConnection: Sendable {
             state.cancelledSources += 1
             guard state.cancelledSources == 2 else { return false }
             state.readSource = nil
-            state.writeSource = nil
             state.timer = nil
             return true
         }
         guard bothDone else { return }
+        writer.withLock { $0.source = nil }
         Socket.close(writeFD)
         Socket.close(fd)
         onClose(self)
