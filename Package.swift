@@ -70,7 +70,8 @@ let package = Package(
         .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "TestSupport"]),
         .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
         .testTarget(
-            name: "GroupCacheTCPTests", dependencies: ["GroupCacheTCP", "GroupCacheWire", "TestSupport", "groupcache-node"]),
+            name: "GroupCacheTCPTests",
+            dependencies: ["GroupCacheTCP", "GroupCacheWire", "GroupCacheRing", "TestSupport", "groupcache-node"]),
     ]
 )
 
