@@ -47,6 +47,8 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
     }
 
     private let flights = Mutex<[Key: Flight]>([:])
+    /// Waiters' deadlines and operations' time limits.
+    private let timers = DeadlineTimer()
 
     /// Creates an empty group of flights.
     public init() {}
@@ -86,15 +88,14 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
             }
             if let timeLimit {
                 // Cancelled by `finish` when the operation ends first, so no timer outlives its flight.
-                flight.setTimer(
-                    Task {
-                        do { try await Task.sleep(for: timeLimit) } catch { return }
-                        work.cancel()
-                        self.finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit)))
-                    })
+                let token = timers.schedule(at: .now + timeLimit) {
+                    work.cancel()
+                    self.finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit)))
+                }
+                flight.setTimer(token, on: timers)
             }
         }
-        return (try await flight.wait(deadline: deadline), role)
+        return (try await flight.wait(deadline: deadline, timers: timers), role)
     }
 
     /// Detaches the flight for `key`, if one is running: its waiters still get its result, but its `commit`
@@ -130,8 +131,8 @@ extension SingleFlight {
 
         private struct State {
             var result: Result<Value, any Error>?
-            /// The task that ends the flight at its time limit, if it has one.
-            var timer: Task<Void, Never>?
+            /// What ends the flight at its time limit, if it has one.
+            var timer: (token: DeadlineTimer.Token, timers: DeadlineTimer)?
             var waiters: [Int: Waiter] = [:]
             /// Waiters that left before they could register: cancelled or past their deadline.
             var departed: [Int: any Error] = [:]
@@ -145,18 +146,15 @@ extension SingleFlight {
             self.commit = commit
         }
 
-        func wait(deadline: ContinuousClock.Instant?) async throws -> Value {
+        func wait(deadline: ContinuousClock.Instant?, timers: DeadlineTimer) async throws -> Value {
             let id = state.withLock { state in
                 defer { state.nextID += 1 }
                 return state.nextID
             }
             let timer = deadline.map { deadline in
-                Task { [weak self] in
-                    try await Task.sleep(until: deadline, clock: .continuous)
-                    self?.depart(id, with: DeadlineExceededError())
-                }
+                timers.schedule(at: deadline) { [weak self] in self?.depart(id, with: DeadlineExceededError()) }
             }
-            defer { timer?.cancel() }
+            defer { if let timer { timers.cancel(timer) } }
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (waiter: Waiter) in
                     let immediate = state.withLock { state -> Result<Value, any Error>? in
@@ -185,18 +183,18 @@ extension SingleFlight {
             waiter?.resume(throwing: error)
         }
 
-        /// Keeps the task that will end the flight at its time limit; cancels it at once if the flight has ended.
-        func setTimer(_ timer: Task<Void, Never>) {
+        /// Keeps what will end the flight at its time limit; cancels it at once if the flight has ended.
+        func setTimer(_ token: DeadlineTimer.Token, on timers: DeadlineTimer) {
             let finished = state.withLock { state in
-                if state.result == nil { state.timer = timer }
+                if state.result == nil { state.timer = (token, timers) }
                 return state.result != nil
             }
-            if finished { timer.cancel() }
+            if finished { timers.cancel(token) }
         }
 
         /// Gives `result` to every waiter; does nothing if the flight has a result already.
         func finish(with result: Result<Value, any Error>) {
-            let ended = state.withLock { state -> (waiters: [Int: Waiter], timer: Task<Void, Never>?)? in
+            let ended = state.withLock { state -> (waiters: [Int: Waiter], timer: (token: DeadlineTimer.Token, timers: DeadlineTimer)?)? in
                 guard state.result == nil else { return nil }
                 state.result = result
                 state.departed = [:]
@@ -204,7 +202,7 @@ extension SingleFlight {
                 return (state.waiters, state.timer)
             }
             guard let ended else { return }
-            ended.timer?.cancel()
+            if let timer = ended.timer { timer.timers.cancel(timer.token) }
             for waiter in ended.waiters.values { waiter.resume(with: result) }
         }
     }

@@ -1,0 +1,46 @@
+import GroupCacheSingleFlight
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite struct DeadlineTimerTests {
+    @Test func actionsRunInDeadlineOrderAndCancelledOnesNever() async {
+        let timers = DeadlineTimer()
+        let ran = Mutex<[Int]>([])
+        let done = Gate()
+        let start = ContinuousClock.now
+        for (index, offset) in [30, 10, 20].enumerated() {
+            timers.schedule(at: start + .milliseconds(offset)) { ran.withLock { $0.append(index) } }
+        }
+        let cancelled = timers.schedule(at: start + .milliseconds(15)) { ran.withLock { $0.append(99) } }
+        timers.cancel(cancelled)
+        timers.schedule(at: start + .milliseconds(40)) { done.open() }
+        await done.wait()
+        #expect(ran.withLock { $0 } == [1, 2, 0])
+        #expect(ContinuousClock.now - start >= .milliseconds(40))
+        #expect(timers.count == 0)
+    }
+
+    @Test func aPastDeadlineRunsAtOnce() async {
+        let timers = DeadlineTimer()
+        let done = Gate()
+        timers.schedule(at: .now - .seconds(1)) { done.open() }
+        await done.wait()
+        #expect(done.isOpen)
+    }
+
+    @Test func cancellingManyKeepsOnlyTheLiveOnes() async {
+        let timers = DeadlineTimer()
+        let far = ContinuousClock.now + .seconds(3600)
+        let tokens = (0..<10_000).map { _ in timers.schedule(at: far) {} }
+        for token in tokens.dropFirst() { timers.cancel(token) }
+        #expect(timers.count == 1)
+        // An earlier deadline still fires although the heap was rebuilt around the survivor.
+        let done = Gate()
+        timers.schedule(at: .now + .milliseconds(5)) { done.open() }
+        await done.wait()
+        #expect(timers.count == 1)
+        timers.cancel(tokens[0])
+        #expect(timers.count == 0)
+    }
+}
