@@ -189,3 +189,46 @@ final class Counter: Sendable {
         for node in nodes { await node.server.shutdown() }
     }
 }
+
+@Suite(.serialized) struct TCPClientFallbackTests {
+    /// An older peer without REMOVE_KEYS: the client sends one REMOVE per key instead, and remembers.
+    @Test func removeKeysFallsBackToRemovesForAPeerWithoutIt() async throws {
+        let peer = ScriptedPeer { frame in
+            switch frame.kind {
+            case .remove: Frame(kind: .removeReply, id: frame.id)
+            default: Frame(kind: .error, id: frame.id, message: ErrorResponse(code: .unsupported, message: "no"))
+            }
+        }
+        let client = try TCPPeerClient(peer: Peer(id: "old", address: "127.0.0.1:\(peer.port)"), options: TCPClientOptions())
+        try await client.removeKeys(group: "g", keys: ["a", "b", "c"], deadline: .now + .seconds(5))
+        #expect(peer.kinds == [.removeKeys, .remove, .remove, .remove], "got \(peer.kinds)")
+        try await client.removeKeys(group: "g", keys: ["d"], deadline: .now + .seconds(5))
+        #expect(peer.kinds.filter { $0 == .removeKeys }.count == 1, "asked for REMOVE_KEYS again: \(peer.kinds)")
+        #expect(peer.kinds.count == 5)
+    }
+
+    /// Codes a client does not know are peer errors, not the loader's verdict.
+    @Test func anUnknownErrorCodeIsAPeerProtocolError() async throws {
+        let peer = ScriptedPeer { frame in
+            Frame(kind: .error, id: frame.id, message: ErrorResponse(code: ErrorCode(rawValue: 77), message: "new"))
+        }
+        let client = try TCPPeerClient(peer: Peer(id: "new", address: "127.0.0.1:\(peer.port)"), options: TCPClientOptions())
+        await #expect { try await client.get(group: "g", key: "k", deadline: .now + .seconds(5)) } throws: {
+            ($0 as? GroupCacheError)?.code == .peerProtocol
+        }
+    }
+
+    @Test func aServerAtItsConnectionLimitRefusesTheNextOne() async throws {
+        let node = try ServedNode(options: TCPServerOptions(maxConnections: 1))
+        let first = try node.connect()
+        try first.send([Frame(kind: .ping, id: 1)])
+        #expect(try await first.nextFrame() == Frame(kind: .pong, id: 1))
+        let second = try node.connect()
+        let refusal = try #require(try await second.nextFrame())
+        #expect(refusal.id == 0 && refusal.errorCode == .unavailable)
+        #expect(try await second.closesWithin(.seconds(5)))
+        try first.send([Frame(kind: .ping, id: 2)])
+        #expect(try await first.nextFrame() == Frame(kind: .pong, id: 2))
+        await node.server.shutdown()
+    }
+}
