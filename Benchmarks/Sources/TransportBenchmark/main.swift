@@ -18,8 +18,9 @@ import Glibc
 #endif
 
 let phaseSeconds = CommandLine.arguments.dropFirst().first.flatMap(Double.init) ?? 3
-/// `--only-sequential`: run the sequential peer fetch alone, for a profiler.
+/// `--only-sequential`, `--only-concurrent`: run that phase alone, for a profiler.
 let onlySequential = CommandLine.arguments.contains("--only-sequential")
+let onlyConcurrent = CommandLine.arguments.contains("--only-concurrent")
 let value = CacheValue([UInt8](repeating: 0x61, count: 64))
 
 // MARK: Two nodes in this process: the owner, and a caller that always asks it.
@@ -168,13 +169,15 @@ func measureClient(_ client: any PeerClient, key: CacheKey) async throws {
     report("peer client get, no engine, 1 connection", latencies: latencies, switches: contextSwitches() - switches)
 }
 
-func measureConcurrent(caller: Group, key: CacheKey, callers: Int, label: String) async throws {
+/// `callers` tasks, each getting its own key (cached at the owner) over and over: distinct keys, so the
+/// single-flight does not fold the callers into one request.
+func measureConcurrent(caller: Group, keys: [CacheKey], label: String) async throws {
     let clock = ContinuousClock()
     let started = clock.now
     let end = started + .seconds(phaseSeconds)
     let switches = contextSwitches()
     let total = try await withThrowingTaskGroup(of: Int.self) { tasks in
-        for _ in 0..<callers {
+        for key in keys {
             tasks.addTask {
                 var count = 0
                 while clock.now < end {
@@ -186,7 +189,8 @@ func measureConcurrent(caller: Group, key: CacheKey, callers: Int, label: String
         }
         return try await tasks.reduce(0, +)
     }
-    let seconds = Double((clock.now - started).components.attoseconds) / 1e18 + Double((clock.now - started).components.seconds)
+    let elapsed = clock.now - started
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     report(label, requests: total, seconds: seconds, switches: contextSwitches() - switches)
 }
 
@@ -228,21 +232,76 @@ let (caller, _, callerPeer, callerPicker) = try makeNode(hotCache: false, maxCon
 callerPicker.ring!.setPeers([ownerPeer, callerPeer])
 let (pooled, _, pooledPeer, pooledPicker) = try makeNode(hotCache: false, maxConnections: 4)
 pooledPicker.ring!.setPeers([ownerPeer, pooledPeer])
-// A key the owner owns in both callers' rings, so that every get crosses the wire.
-let key = (0...).lazy.map { CacheKey("user:\($0)") }.first {
+// Keys the owner owns in both callers' rings, so that every get crosses the wire; cached at the owner.
+let ownedKeys = Array((0...).lazy.map { CacheKey("user:\($0)") }.filter {
     callerPicker.ring!.ownerPeer(of: $0) == ownerPeer && pooledPicker.ring!.ownerPeer(of: $0) == ownerPeer
-}!
-_ = try await owner.get(key)  // cached at the owner from here on
+}.prefix(16))
+for key in ownedKeys { _ = try await owner.get(key) }
+let key = ownedKeys[0]
 
 if onlySequential {
     try await measureSequential(caller: caller, key: key)
+    exit(0)
+}
+/// `callers` tasks on the peer client directly, each with its own key: the transport without the engine.
+func measureConcurrentClient(_ client: any PeerClient, keys: [CacheKey]) async throws {
+    let clock = ContinuousClock()
+    let started = clock.now
+    let end = started + .seconds(phaseSeconds)
+    let switches = contextSwitches()
+    let total = try await withThrowingTaskGroup(of: Int.self) { tasks in
+        for key in keys {
+            tasks.addTask {
+                var count = 0
+                while clock.now < end {
+                    _ = try await client.get(group: "bench", key: key, deadline: .now + .seconds(5))
+                    count += 1
+                }
+                return count
+            }
+        }
+        return try await tasks.reduce(0, +)
+    }
+    let elapsed = clock.now - started
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    report("16 callers, peer client, no engine, 1 connection", requests: total, seconds: seconds, switches: contextSwitches() - switches)
+}
+
+/// One blocking connection with `depth` requests written at once, then their replies read: the server under
+/// pipelining, without our client.
+func measurePipelinedServer(port: Int, key: CacheKey, depth: Int) {
+    var batch: [UInt8] = []
+    for id in 1...depth {
+        Frame.encode(kind: .get, id: UInt32(id), message: GetRequest(group: Array("bench".utf8), key: key.bytes), to: &batch)
+    }
+    let replyLength = GetResponse(value: value.bytes, expire: 0).encoded().count + FrameHeader.byteCount
+    let fd = blockingConnect(port: port)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: replyLength * depth, alignment: 8)
+    let end = Date().addingTimeInterval(phaseSeconds)
+    let started = Date()
+    let switches = contextSwitches()
+    var count = 0
+    while Date() < end {
+        _ = batch.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard readFully(fd, buffer, replyLength * depth) else { break }
+        count += depth
+    }
+    close(fd)
+    report("server: 1 connection, \(depth) pipelined, blocking client", requests: count,
+        seconds: Date().timeIntervalSince(started), switches: contextSwitches() - switches)
+}
+
+if onlyConcurrent {
+    measurePipelinedServer(port: ownerServer.port, key: key, depth: 16)
+    try await measureConcurrentClient(callerPicker.ring!.owner(of: key)!, keys: ownedKeys)
+    try await measureConcurrent(caller: caller, keys: ownedKeys, label: "16 callers, pooled client, 1 connection")
     exit(0)
 }
 print("swift-groupcache transport benchmark: \(phaseSeconds) s per phase, 64-byte values, loopback, 2 cores")
 measureFloor()
 try await measureClient(callerPicker.ring!.owner(of: key)!, key: key)
 try await measureSequential(caller: caller, key: key)
-try await measureConcurrent(caller: caller, key: key, callers: 16, label: "16 callers, pooled client, 1 connection")
-try await measureConcurrent(caller: pooled, key: key, callers: 16, label: "16 callers, pooled client, up to 4 connections")
+try await measureConcurrent(caller: caller, keys: ownedKeys, label: "16 callers, pooled client, 1 connection")
+try await measureConcurrent(caller: pooled, keys: ownedKeys, label: "16 callers, pooled client, up to 4 connections")
 measureSeparateConnections(port: ownerServer.port, key: key, connections: 16)
 measureSeparateConnections(port: ownerServer.port, key: key, connections: 64)
