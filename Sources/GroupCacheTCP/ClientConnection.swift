@@ -47,8 +47,12 @@ final class ClientConnection: Sendable {
     private struct Writer {
         var source: (any DispatchSourceWrite)?
         var sourceState = SourceState.inactive
+        /// Bytes the socket would not take, written by the write source.
         var output: [UInt8] = []
         var offset = 0
+        /// Whether a caller is sending now; others add their frames to `batch`, which it sends next.
+        var isFlushing = false
+        var batch: [UInt8] = []
         var isClosed = false
     }
 
@@ -202,30 +206,63 @@ final class ClientConnection: Sendable {
 
     /// Writes `frame` now, or queues what the socket does not take behind the write source; `false` if the
     /// connection is closed or the write failed before any byte of it went out.
+    ///
+    /// The send happens outside the lock. A caller that finds another one sending adds its frame to the batch
+    /// that caller sends next, so concurrent requests go out in one `send` and nobody sleeps on the lock.
     private func write(_ frame: [UInt8]) -> Bool {
-        writer.withLock { writer in
-            guard !writer.isClosed else { return false }
+        let role = writer.withLock { writer -> Bool? in
+            guard !writer.isClosed else { return nil }
             if writer.offset < writer.output.count {
                 writer.output.append(contentsOf: frame)
-                return true
-            }
-            let written: Int
-            do {
-                written = try frame.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
-            } catch {
                 return false
             }
-            if written < frame.count {
-                writer.output = Array(frame[written...])
-                writer.offset = 0
-                switch writer.sourceState {
-                case .inactive: writer.source?.activate()
-                case .suspended: writer.source?.resume()
-                case .running: break
-                }
-                writer.sourceState = .running
+            if writer.isFlushing {
+                writer.batch.append(contentsOf: frame)
+                return false
             }
+            writer.isFlushing = true
             return true
+        }
+        guard let isFlusher = role else { return false }
+        guard isFlusher else { return true }
+        var bytes = frame
+        var first = true
+        while true {
+            let written: Int
+            do {
+                written = try bytes.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
+            } catch {
+                writer.withLock { $0.isFlushing = false }
+                // This caller's own frame had not gone out; batched frames fail with the close.
+                if first { return false }
+                close(reason: "writing to the peer failed")
+                return true
+            }
+            first = false
+            let next = writer.withLock { writer -> [UInt8]? in
+                if written < bytes.count {
+                    // The socket is full: the write source sends the rest, then whatever is batched.
+                    writer.output = Array(bytes[written...]) + writer.batch
+                    writer.offset = 0
+                    writer.batch = []
+                    writer.isFlushing = false
+                    switch writer.sourceState {
+                    case .inactive: writer.source?.activate()
+                    case .suspended: writer.source?.resume()
+                    case .running: break
+                    }
+                    writer.sourceState = .running
+                    return nil
+                }
+                guard !writer.batch.isEmpty else {
+                    writer.isFlushing = false
+                    return nil
+                }
+                defer { writer.batch = [] }
+                return writer.batch
+            }
+            guard let next else { return true }
+            bytes = next
         }
     }
 
@@ -331,6 +368,7 @@ final class ClientConnection: Sendable {
             writer.isClosed = true
             writer.output = []
             writer.offset = 0
+            writer.batch = []
             writer.source?.cancel()
             switch writer.sourceState {
             case .inactive: writer.source?.activate()

@@ -15,7 +15,9 @@ final class TCPNode: Sendable {
     let gate: Gate
     let loads: Counter
 
-    init(client: TCPClientOptions = TCPClientOptions(), options: GroupOptions = GroupOptions()) throws {
+    init(
+        client: TCPClientOptions = TCPClientOptions(), options: GroupOptions = GroupOptions(), cacheBytes: Int = 1 << 20
+    ) throws {
         // The server must listen before the node knows its own address; the registry needs the ring first.
         let picker = DeferredPicker()
         registry = GroupRegistry(peers: picker)
@@ -28,7 +30,7 @@ final class TCPNode: Sendable {
         let counter = Counter(), gate = Gate(), name = peer.id
         self.gate = gate
         loads = counter
-        group = try registry.makeGroup(name: "things", cacheBytes: 1 << 20, options: options) { key, _ in
+        group = try registry.makeGroup(name: "things", cacheBytes: cacheBytes, options: options) { key, _ in
             counter.increment()
             if key.description.hasPrefix("slow") { await gate.wait() }
             return CacheValue("\(key)@\(name)")
@@ -170,6 +172,30 @@ final class Counter: Sendable {
         #expect(fallback.group.stats.peerErrors == 1)
         nodes[1].gate.open()
         for node in nodes + [fallback] { await node.server.shutdown() }
+    }
+
+    /// Large frames from many callers at once on one connection: the socket fills, the write source takes over,
+    /// and frames batched meanwhile follow whole and in order.
+    @Test func concurrentLargeWritesArriveIntact() async throws {
+        let server = try TCPNode(cacheBytes: 64 << 20)
+        let caller = try TCPNode(client: TCPClientOptions(maxConnectionsPerPeer: 1))
+        caller.ring.setPeers([server.peer, caller.peer])
+        let client = caller.ring.remotePeers()[0]
+        // Built by doubling, not byte by byte: debug builds are slow at 20 MiB of closures.
+        let values = (0..<20).map { index in repeated([UInt8(index), 1, 2, 3, 5, 8, 13, 21, 34], toCount: 1 << 20) }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for (index, value) in values.enumerated() {
+                tasks.addTask {
+                    try await client.set(group: "things", key: CacheKey("big-\(index)"), value: CacheValue(value), deadline: .now + .seconds(30))
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        for (index, value) in values.enumerated() {
+            #expect(server.group.serveCachedGet(CacheKey("big-\(index)"))?.bytes == value, "value \(index) differs")
+        }
+        #expect(caller.pool(to: server).peakConnectionCount == 1)
+        for node in [server, caller] { await node.server.shutdown() }
     }
 
     @Test func writesReachEveryNodeAndExpiryCrossesTheWire() async throws {
