@@ -1,5 +1,5 @@
 import Foundation
-import GroupCacheRing
+@testable import GroupCacheRing
 import TestSupport
 import Testing
 
@@ -73,6 +73,41 @@ import Testing
         }
         #expect(owners(.crc32) == 3)
         #expect(owners(.fnv1) < 3)
+    }
+
+    /// The bucketed lookup against the definition: the member of the first point at or after the key's hash,
+    /// found by scanning every point, for rings from 1 to 300 members and keys of every shape.
+    @Test(arguments: HashRing.Flavor.allCases)
+    func lookupsMatchALinearScan(flavor: HashRing.Flavor) {
+        var random = SplitMix64(seed: 5)
+        for memberCount in [1, 2, 3, 17, 300] {
+            let members = (0..<memberCount).map { "http://10.1.\($0 / 256).\($0 % 256):80" }
+            let ring = HashRing(flavor: flavor, replicas: 7, members: members)
+            // Points as Go places them; later members overwrite earlier ones on a collision.
+            var pointOwners: [UInt64: Int] = [:]
+            for (index, member) in members.enumerated() {
+                for replica in 0..<7 {
+                    let name = Array((String(replica) + member).utf8)
+                    let point: UInt64
+                    switch flavor {
+                    case .crc32:
+                        point = name.withUnsafeBytes { HashRing.hash($0, flavor: .crc32) }
+                    case .fnv1:
+                        let hex = Array(MD5.digest(name).map { String(format: "%02x", $0) }.joined().utf8)
+                        point = hex.withUnsafeBytes { HashRing.hash($0, flavor: .fnv1) }
+                    }
+                    pointOwners[point] = index
+                }
+            }
+            let sorted = pointOwners.keys.sorted()
+            for _ in 0..<2_000 {
+                let key = (0..<Int(random.next() % 12)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                let hash = key.withUnsafeBytes { HashRing.hash($0, flavor: flavor) }
+                let point = sorted.first { $0 >= hash } ?? sorted[0]
+                let got = key.withUnsafeBytes { ring.ownerIndex(of: $0) }
+                #expect(got == pointOwners[point], "\(memberCount) members, key \(key)")
+            }
+        }
     }
 
     /// Our rings against Go's for 10,000 keys: golang/groupcache's own consistenthash for crc32, and the
