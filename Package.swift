@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "gcctl",
             dependencies: [
-                "GroupCache",
+                "GroupCache", "GroupCacheTCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,7 +71,9 @@ let package = Package(
         .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
         .testTarget(
             name: "GroupCacheTCPTests",
-            dependencies: ["GroupCacheTCP", "GroupCacheWire", "GroupCacheRing", "TestSupport", "groupcache-node"]),
+            dependencies: [
+                "GroupCacheTCP", "GroupCacheWire", "GroupCacheRing", "TestSupport", "groupcache-node", "gcctl",
+            ]),
     ]
 )
 

@@ -152,7 +152,7 @@ struct RequestHandler: Sendable {
             case .internalError, .duplicateGroup: .internalError
             default: .loadFailed
             }
-        appendError(code, error.description, id: id, to: &buffer)
+        appendError(code, error.message, id: id, to: &buffer)
     }
 
     private func statsResponse() -> StatsResponse {

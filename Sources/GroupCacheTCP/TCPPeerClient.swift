@@ -78,6 +78,11 @@ final class TCPPeerClient: PeerClient {
         return reply
     }
 
+    /// The error for `reply` to a `kind` request that did not succeed: its ERROR decoded, or a protocol error.
+    func failure(from reply: Frame, for kind: FrameKind) -> GroupCacheError {
+        reply.kind == .error ? error(from: reply) : unexpected(reply, for: kind)
+    }
+
     private func error(from reply: Frame) -> GroupCacheError {
         guard let response = try? ErrorResponse.decode(from: reply.payload) else {
             return GroupCacheError(.peerProtocol, "peer \(id) sent an ERROR that does not decode")

@@ -6,6 +6,9 @@ struct GroupCacheControl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gcctl",
         abstract: "Look inside a swift-groupcache cluster.",
-        subcommands: [OwnerCommand.self]
+        subcommands: [
+            GetCommand.self, SetCommand.self, RemoveCommand.self, StatsCommand.self, PingCommand.self,
+            OwnerCommand.self,
+        ]
     )
 }

@@ -84,3 +84,60 @@ extension Array {
         return results
     }
 }
+
+/// `gcctl` against real nodes: what it prints, and the exit codes scripts rely on.
+@Suite(.serialized) struct GroupCacheControlTests {
+    struct Run {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    static func gcctl(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = NodeProcess.productsFolder.appendingPathComponent("gcctl")
+        process.arguments = arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
+            errors: String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func getSetRemoveAndStatsAgainstACluster() throws {
+        let nodes = try NodeProcess.cluster(2)
+        let at = ["--node", nodes[0].address]
+        let got = try Self.gcctl(["get", "k"] + at)
+        #expect(got.status == 0)
+        #expect(got.output.hasPrefix("k@http://"), "got \(got.output)")
+        #expect(try Self.gcctl(["set", "k", "hello"] + at).status == 0)
+        #expect(try Self.gcctl(["get", "k", "--node", nodes[1].address]).output == "hello\n")
+        #expect(try Self.gcctl(["remove", "k"] + at).status == 0)
+        let stats = try Self.gcctl(["stats"] + at)
+        #expect(stats.status == 0 && stats.output.contains("things.gets "), "got \(stats.output)")
+        let ping = try Self.gcctl(["ping"] + at)
+        #expect(ping.status == 0 && ping.output.hasPrefix("pong from \(nodes[0].address)"))
+    }
+
+    @Test func aStoppedNodeGivesOneLineAndExitCode2() throws {
+        let node = try NodeProcess()
+        let address = node.address
+        node.kill()
+        let run = try Self.gcctl(["get", "k", "--node", address, "--timeout", "2"])
+        #expect(run.status == 2)
+        #expect(run.errors.hasPrefix("gcctl: node \(address) is unreachable"), "got \(run.errors)")
+        #expect(run.errors.split(separator: "\n").count == 1)
+    }
+
+    @Test func anUnknownGroupExitsWith3() throws {
+        let node = try NodeProcess()
+        let run = try Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])
+        #expect(run.status == 3)
+        #expect(run.errors.contains("no group named nope"), "got \(run.errors)")
+    }
+}

@@ -1,0 +1,106 @@
+public import GroupCache
+import GroupCacheWire
+
+/// A client of one node, for tools and services outside the cluster: its requests carry ROUTE, so the node
+/// runs them as its own callers' (a get may ask the key's owner and fills the node's hot cache; a remove goes to
+/// the owner and then to every peer).
+///
+/// ```swift
+/// let node = try TCPNodeClient(address: "127.0.0.1:8080")
+/// let value = try await node.get("12345", group: "users")
+/// ```
+///
+/// Concurrency: every method may be called from any task; requests share a few pooled connections.
+public final class TCPNodeClient: Sendable {
+    /// The node's address, `host:port`.
+    public let address: String
+    private let client: TCPPeerClient
+
+    /// Creates a client of the node at `address` (`host:port`); nothing is dialled until the first request.
+    ///
+    /// - Throws: ``GroupCacheError/Code/badRequest`` if the address is not `host:port`.
+    public init(address: String, options: TCPClientOptions = TCPClientOptions()) throws(GroupCacheError) {
+        self.address = address
+        self.client = try TCPPeerClient(peer: Peer(id: address, address: address), options: options)
+    }
+
+    /// Returns the value of `key` in `group`, as `group.get` on the node returns it.
+    ///
+    /// - Throws: ``GroupCacheError`` with `notFound`, `loadFailed`, `noSuchGroup`, `peerUnavailable` (the node
+    ///   is down or refused), `deadlineExceeded`.
+    public func get(_ key: CacheKey, group: String, timeout: Duration = .seconds(10)) async throws -> CacheValue {
+        let request = GetRequest(group: Array(group.utf8), key: key.bytes)
+        let reply = try await send(.get, request, expecting: .getReply, timeout: timeout)
+        let response = try GetResponse.decode(from: reply.payload)
+        return CacheValue(response.value, expiryNanoseconds: response.expire)
+    }
+
+    /// Stores `value` under `key` in `group` on every node, owner first.
+    public func set(_ key: CacheKey, to value: CacheValue, group: String, timeout: Duration = .seconds(10)) async throws {
+        let request = SetRequest(group: Array(group.utf8), key: key.bytes, value: value.bytes, expire: value.expiryNanoseconds)
+        _ = try await send(.set, request, expecting: .setReply, timeout: timeout)
+    }
+
+    /// Removes `key` from `group` on every node, owner first.
+    public func remove(_ key: CacheKey, group: String, timeout: Duration = .seconds(10)) async throws {
+        let request = RemoveRequest(group: Array(group.utf8), key: key.bytes)
+        _ = try await send(.remove, request, expecting: .removeReply, timeout: timeout)
+    }
+
+    /// Returns each group's counters at the node.
+    public func stats(timeout: Duration = .seconds(10)) async throws -> [String: GroupStats] {
+        let response = try await client.stats(deadline: .now + timeout)
+        var groups: [String: GroupStats] = [:]
+        for group in response.groups { groups[String(decoding: group.name, as: UTF8.self)] = GroupStats(group) }
+        return groups
+    }
+
+    /// Sends a PING and returns how long the PONG took.
+    public func ping(timeout: Duration = .seconds(10)) async throws -> Duration {
+        let started = ContinuousClock.now
+        let reply = try await client.pool.request(deadline: .now + timeout) { id, buffer in
+            Frame.encode(kind: .ping, id: id, to: &buffer)
+        }
+        guard reply.kind == .pong else { throw client.failure(from: reply, for: .ping) }
+        return ContinuousClock.now - started
+    }
+
+    private func send(
+        _ kind: FrameKind, _ message: some WireMessage, expecting reply: FrameKind, timeout: Duration
+    ) async throws -> Frame {
+        let frame = try await client.pool.request(deadline: .now + timeout) { id, buffer in
+            Frame.encode(kind: kind, flags: .route, id: id, message: message, to: &buffer)
+        }
+        guard frame.kind == reply else { throw client.failure(from: frame, for: kind) }
+        return frame
+    }
+}
+
+extension GroupStats {
+    /// The engine's form of a group's stats from the wire.
+    init(_ group: StatsResponse.Group) {
+        self.init()
+        gets = Int(clamping: group.gets)
+        cacheHits = Int(clamping: group.cacheHits)
+        peerLoads = Int(clamping: group.peerLoads)
+        peerErrors = Int(clamping: group.peerErrors)
+        loads = Int(clamping: group.loads)
+        loadsDeduped = Int(clamping: group.loadsDeduped)
+        localLoads = Int(clamping: group.localLoads)
+        localLoadErrs = Int(clamping: group.localLoadErrs)
+        serverRequests = Int(clamping: group.serverRequests)
+        mainCache = CacheStats(group.mainCache)
+        hotCache = CacheStats(group.hotCache)
+    }
+}
+
+extension CacheStats {
+    init(_ cache: StatsResponse.Cache) {
+        self.init()
+        bytes = Int(clamping: cache.bytes)
+        items = Int(clamping: cache.items)
+        gets = Int(clamping: cache.gets)
+        hits = Int(clamping: cache.hits)
+        evictions = Int(clamping: cache.evictions)
+    }
+}

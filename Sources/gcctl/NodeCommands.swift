@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import GroupCache
+import GroupCacheTCP
+
+/// Options every command that talks to a node takes.
+struct NodeOptions: ParsableArguments {
+    @Option(help: "The node to ask, host:port.")
+    var node = "127.0.0.1:8080"
+
+    @Option(help: "The group.")
+    var group = "things"
+
+    @Option(help: "How long to wait for the node, in seconds.")
+    var timeout = 10.0
+
+    var duration: Duration { .milliseconds(Int(timeout * 1000)) }
+
+    func client() throws -> TCPNodeClient {
+        do {
+            return try TCPNodeClient(address: node)
+        } catch {
+            throw ValidationError("--node \(node) is not host:port")
+        }
+    }
+}
+
+/// How gcctl ends a failed request: one line on standard error, and an exit code a script can test.
+///
+/// Exit codes: 1 the key does not exist, 2 the node is unreachable (down, refused, timed out), 3 any other
+/// failure (the loader failed, no such group, a protocol error).
+enum Failure {
+    static func exit(_ error: any Error, node: String) -> ExitCode {
+        let message: String
+        let code: Int32
+        switch error {
+        case let error as GroupCacheError where error.code == .notFound:
+            (message, code) = ("not found: \(error.message)", 1)
+        case let error as GroupCacheError where error.code == .peerUnavailable || error.code == .deadlineExceeded:
+            (message, code) = ("node \(node) is unreachable: \(error.message)", 2)
+        case let error as GroupCacheError:
+            (message, code) = ("\(error.code): \(error.message)", 3)
+        default:
+            (message, code) = ("\(error)", 3)
+        }
+        FileHandle.standardError.write(Data("gcctl: \(message)\n".utf8))
+        return ExitCode(code)
+    }
+}
+
+/// `gcctl get`: a key's value, as the node's `group.get` returns it.
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print the value of a key (loading it through the cluster if needed).",
+        discussion: "Prints the value, then its expiry on a second line if it has one. Exit code 1: no such key; "
+            + "2: the node is unreachable; 3: any other failure.")
+
+    @OptionGroup var options: NodeOptions
+    @Argument(help: "The key.") var key: String
+
+    func run() async throws {
+        do {
+            let value = try await options.client().get(CacheKey(key), group: options.group, timeout: options.duration)
+            print(value.string)
+            if let expiry = value.expiresAt { print("expires \(expiry.formatted(.iso8601))") }
+        } catch {
+            throw Failure.exit(error, node: options.node)
+        }
+    }
+}
+
+/// `gcctl set`: store a value on every node.
+struct SetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Store a value under a key on every node, its owner first.")
+
+    @OptionGroup var options: NodeOptions
+    @Option(help: "Seconds until the value expires; none if absent.") var ttl: Double?
+    @Argument(help: "The key.") var key: String
+    @Argument(help: "The value, as text.") var value: String
+
+    func run() async throws {
+        let expiry = ttl.map { Date().addingTimeInterval($0) }
+        do {
+            try await options.client().set(
+                CacheKey(key), to: CacheValue(value, expiresAt: expiry), group: options.group, timeout: options.duration)
+        } catch {
+            throw Failure.exit(error, node: options.node)
+        }
+    }
+}
+
+/// `gcctl remove`: remove a key from every node.
+struct RemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a key from every node, its owner first.")
+
+    @OptionGroup var options: NodeOptions
+    @Argument(help: "The key.") var key: String
+
+    func run() async throws {
+        do {
+            try await options.client().remove(CacheKey(key), group: options.group, timeout: options.duration)
+        } catch {
+            throw Failure.exit(error, node: options.node)
+        }
+    }
+}
+
+/// `gcctl stats`: a node's counters.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Print a node's counters for each group, one `name value` per line.")
+
+    @OptionGroup var options: NodeOptions
+
+    func run() async throws {
+        do {
+            let groups = try await options.client().stats(timeout: options.duration)
+            for (name, stats) in groups.sorted(by: { $0.key < $1.key }) {
+                let rows: [(String, Int)] = [
+                    ("gets", stats.gets), ("cache_hits", stats.cacheHits), ("peer_loads", stats.peerLoads),
+                    ("peer_errors", stats.peerErrors), ("loads", stats.loads), ("loads_deduped", stats.loadsDeduped),
+                    ("local_loads", stats.localLoads), ("local_load_errs", stats.localLoadErrs),
+                    ("server_requests", stats.serverRequests),
+                    ("main_bytes", stats.mainCache.bytes), ("main_items", stats.mainCache.items),
+                    ("main_evictions", stats.mainCache.evictions), ("hot_bytes", stats.hotCache.bytes),
+                    ("hot_items", stats.hotCache.items), ("hot_evictions", stats.hotCache.evictions),
+                ]
+                for (counter, value) in rows { print("\(name).\(counter) \(value)") }
+            }
+        } catch {
+            throw Failure.exit(error, node: options.node)
+        }
+    }
+}
+
+/// `gcctl ping`: whether a node answers, and how fast.
+struct PingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ping", abstract: "Ask a node for a PONG and print the round trip.")
+
+    @OptionGroup var options: NodeOptions
+
+    func run() async throws {
+        do {
+            let elapsed = try await options.client().ping(timeout: options.duration)
+            let microseconds = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+            print("pong from \(options.node) in \(String(format: "%.0f", microseconds)) us")
+        } catch {
+            throw Failure.exit(error, node: options.node)
+        }
+    }
+}
