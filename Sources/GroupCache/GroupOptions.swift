@@ -10,7 +10,11 @@ public struct GroupOptions: Sendable {
     /// the key is free for a new load, and a late value is cached nowhere. A peer that asked gets
     /// ``GroupCacheError/Code/loadFailed``, so it does not load the key again itself.
     public var loadTimeout: Duration
-    /// The most a single call to a peer may take within a load; `nil` lets it use all of the load's remaining time.
+    /// The most a single call to a peer may take within a load; `nil` (the default) lets it use all of the load's
+    /// remaining time.
+    ///
+    /// Setting it trades herd protection for latency: when a slow owner passes this limit, the caller loads the
+    /// key itself, so during an owner's slow load every node may load the same key once.
     public var peerTimeout: Duration?
 
     /// Creates options; the defaults keep a hot cache, give callers 5 seconds and loads 30.
