@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "GroupCacheRing", targets: ["GroupCacheRing"]),
         .executable(name: "gcctl", targets: ["gcctl"]),
         .executable(name: "groupcache-node", targets: ["groupcache-node"]),
+        .executable(name: "groupcache-demo", targets: ["groupcache-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,6 +44,14 @@ let package = Package(
 
         .executableTarget(
             name: "groupcache-node",
+            dependencies: [
+                "GroupCache", "GroupCacheTCP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "groupcache-demo",
             dependencies: [
                 "GroupCache", "GroupCacheTCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
