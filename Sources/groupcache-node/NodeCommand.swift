@@ -57,7 +57,16 @@ struct NodeCommand: AsyncParsableCommand {
         let picker = LatePeerPicker()
         let registry = GroupRegistry(peers: picker)
         let server = TCPServer(registry: registry)
-        let boundPort = try server.start(host: host, port: port)
+        let boundPort: Int
+        do {
+            boundPort = try server.start(host: host, port: port)
+        } catch let error where error.errno == EADDRINUSE {
+            log("cannot listen on \(listen): the address is in use (is another node running on this port?)")
+            throw ExitCode.failure
+        } catch {
+            log("cannot listen on \(listen): \(error)")
+            throw ExitCode.failure
+        }
         let address = advertise ?? "\(host):\(boundPort)"
         let me = Peer(address: address, idFormat: configuration.idFormat)
         let peerRing = TCPTransport().makePeerRing(local: me, configuration: configuration)

@@ -141,3 +141,21 @@ extension Array {
         #expect(run.errors.contains("no group named nope"), "got \(run.errors)")
     }
 }
+
+@Suite(.serialized) struct NodeStartupTests {
+    @Test func aSecondNodeOnTheSamePortSaysSo() throws {
+        let first = try NodeProcess()
+        let process = Process()
+        process.executableURL = NodeProcess.productsFolder.appendingPathComponent("groupcache-node")
+        process.arguments = ["--listen", first.address]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = Pipe()
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(message.contains("the address is in use"), "got \(message)")
+    }
+}
