@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct NodeProcessTests {
     /// 1,000 keys, each asked for at every node at once: every key is loaded exactly once in the cluster.
     @Test func aThreeProcessClusterLoadsEachKeyOnce() async throws {
-        let nodes = try NodeProcess.cluster(3, arguments: ["--load-delay-ms", "2"])
+        let nodes = try await NodeProcess.cluster(3, arguments: ["--load-delay-ms", "2"])
         let clients = try nodes.map { try NodeClient($0) }
         let keys = (0..<1_000).map { "key-\($0)" }
         let values = try await withThrowingTaskGroup(of: (String, String).self) { tasks in
@@ -32,7 +32,7 @@ import Testing
     }
 
     @Test func removeReachesEveryNode() async throws {
-        let nodes = try NodeProcess.cluster(3)
+        let nodes = try await NodeProcess.cluster(3)
         let clients = try nodes.map { try NodeClient($0) }
         for client in clients { _ = try await client.get("doomed") }
         let itemsBefore = try await clients.asyncMap { try await $0.stats() }.map { $0.mainCache.items + $0.hotCache.items }
@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func expiryCrossesTheWireInNanoseconds() async throws {
-        let nodes = try NodeProcess.cluster(2, arguments: ["--ttl-seconds", "300"])
+        let nodes = try await NodeProcess.cluster(2, arguments: ["--ttl-seconds", "300"])
         let clients = try nodes.map { try NodeClient($0) }
         let before = Int64(Date().timeIntervalSince1970 * 1e9)
         let first = try await clients[0].get("ttl")
@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func aKilledPeerMakesGetsLoadLocallyWithinTheDeadline() async throws {
-        let nodes = try NodeProcess.cluster(3)
+        let nodes = try await NodeProcess.cluster(3)
         let clients = try nodes.map { try NodeClient($0) }
         // Keys node 2 owns: node 0 fetches them from it.
         var owned: [String] = []
@@ -93,7 +93,11 @@ extension Array {
         var errors: String
     }
 
-    static func gcctl(_ arguments: [String]) throws -> Run {
+    static func gcctl(_ arguments: [String]) async throws -> Run {
+        try await offThePool { try runGcctl(arguments) }
+    }
+
+    static func runGcctl(_ arguments: [String]) throws -> Run {
         let process = Process()
         process.executableURL = NodeProcess.productsFolder.appendingPathComponent("gcctl")
         process.arguments = arguments
@@ -109,53 +113,57 @@ extension Array {
             errors: String(decoding: err, as: UTF8.self))
     }
 
-    @Test func getSetRemoveAndStatsAgainstACluster() throws {
-        let nodes = try NodeProcess.cluster(2)
+    @Test func getSetRemoveAndStatsAgainstACluster() async throws {
+        let nodes = try await NodeProcess.cluster(2)
         let at = ["--node", nodes[0].address]
-        let got = try Self.gcctl(["get", "k"] + at)
+        let got = try await Self.gcctl(["get", "k"] + at)
         #expect(got.status == 0)
         #expect(got.output.hasPrefix("k@http://"), "got \(got.output)")
-        #expect(try Self.gcctl(["set", "k", "hello"] + at).status == 0)
-        #expect(try Self.gcctl(["get", "k", "--node", nodes[1].address]).output == "hello\n")
-        #expect(try Self.gcctl(["remove", "k"] + at).status == 0)
-        let stats = try Self.gcctl(["stats"] + at)
+        #expect(try await Self.gcctl(["set", "k", "hello"] + at).status == 0)
+        #expect(try await Self.gcctl(["get", "k", "--node", nodes[1].address]).output == "hello\n")
+        #expect(try await Self.gcctl(["remove", "k"] + at).status == 0)
+        let stats = try await Self.gcctl(["stats"] + at)
         #expect(stats.status == 0 && stats.output.contains("things.gets "), "got \(stats.output)")
-        let ping = try Self.gcctl(["ping"] + at)
+        let ping = try await Self.gcctl(["ping"] + at)
         #expect(ping.status == 0 && ping.output.hasPrefix("pong from \(nodes[0].address)"))
     }
 
-    @Test func aStoppedNodeGivesOneLineAndExitCode2() throws {
-        let node = try NodeProcess()
+    @Test func aStoppedNodeGivesOneLineAndExitCode2() async throws {
+        let node = try await NodeProcess.start()
         let address = node.address
         node.kill()
-        let run = try Self.gcctl(["get", "k", "--node", address, "--timeout", "2"])
+        let run = try await Self.gcctl(["get", "k", "--node", address, "--timeout", "2"])
         #expect(run.status == 2)
         #expect(run.errors.hasPrefix("gcctl: node \(address) is unreachable"), "got \(run.errors)")
         #expect(run.errors.split(separator: "\n").count == 1)
     }
 
-    @Test func anUnknownGroupExitsWith3() throws {
-        let node = try NodeProcess()
-        let run = try Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])
+    @Test func anUnknownGroupExitsWith3() async throws {
+        let node = try await NodeProcess.start()
+        let run = try await Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])
         #expect(run.status == 3)
         #expect(run.errors.contains("no group named nope"), "got \(run.errors)")
     }
 }
 
 @Suite(.serialized) struct NodeStartupTests {
-    @Test func aSecondNodeOnTheSamePortSaysSo() throws {
-        let first = try NodeProcess()
-        let process = Process()
-        process.executableURL = NodeProcess.productsFolder.appendingPathComponent("groupcache-node")
-        process.arguments = ["--listen", first.address]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = Pipe()
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 1)
+    @Test func aSecondNodeOnTheSamePortSaysSo() async throws {
+        let first = try await NodeProcess.start()
+        let address = first.address
+        let (status, message) = try await offThePool { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = NodeProcess.productsFolder.appendingPathComponent("groupcache-node")
+            process.arguments = ["--listen", address]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            process.standardInput = Pipe()
+            try process.run()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, message)
+        }
+        #expect(status == 1)
         #expect(message.contains("the address is in use"), "got \(message)")
     }
 }

@@ -95,8 +95,8 @@ import Testing
     }()
 
     @Test(arguments: goldens)
-    func ourBytesAreProtocs(golden: Golden) throws {
-        let want = try Protoc.encode(golden.message, golden.text)
+    func ourBytesAreProtocs(golden: Golden) async throws {
+        let want = try await Protoc.encode(golden.message, golden.text)
         let got = golden.encode()
         #expect(got.count == want.count, "\(golden.name): got \(got.count) bytes; want \(want.count)")
         if let index = got.indices.first(where: { $0 < want.count && got[$0] != want[$0] }) {
@@ -105,10 +105,10 @@ import Testing
         #expect(try golden.decodesBack(want), "\(golden.name): protoc's bytes decode to another value")
     }
 
-    @Test func theCompatVectorsAreProtocs() throws {
-        #expect(try Protoc.encode("GetRequest", "group: \"users\" key: \"12345\"") == hexBytes("0a 05 75 73 65 72 73 12 05 31 32 33 34 35"))
+    @Test func theCompatVectorsAreProtocs() async throws {
+        #expect(try await Protoc.encode("GetRequest", "group: \"users\" key: \"12345\"") == hexBytes("0a 05 75 73 65 72 73 12 05 31 32 33 34 35"))
         #expect(
-            try Protoc.encode("GetResponse", "value: \"hello\" expire: 1700000000123456789")
+            try await Protoc.encode("GetResponse", "value: \"hello\" expire: 1700000000123456789")
                 == hexBytes("0a 05 68 65 6c 6c 6f 18 95 9a 97 ec e3 9f e7 cb 17"))
     }
 }

@@ -3,6 +3,7 @@ import GroupCache
 @testable import GroupCacheTCP
 import GroupCacheWire
 import Synchronization
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -95,10 +96,17 @@ final class NodeProcess: Sendable {
     }
 
     /// Starts `count` nodes and tells each about all.
-    static func cluster(_ count: Int, arguments: [String] = []) throws -> [NodeProcess] {
-        let nodes = try (0..<count).map { _ in try NodeProcess(arguments: arguments) }
-        for node in nodes { try node.setPeers(nodes.map(\.address)) }
-        return nodes
+    static func cluster(_ count: Int, arguments: [String] = []) async throws -> [NodeProcess] {
+        try await offThePool {
+            let nodes = try (0..<count).map { _ in try NodeProcess(arguments: arguments) }
+            for node in nodes { try node.setPeers(nodes.map(\.address)) }
+            return nodes
+        }
+    }
+
+    /// Starts one node, waiting for it on a thread of its own.
+    static func start(arguments: [String] = []) async throws -> NodeProcess {
+        try await offThePool { try NodeProcess(arguments: arguments) }
     }
 }
 

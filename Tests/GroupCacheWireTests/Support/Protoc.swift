@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Debian's `protoc`, used as an independent encoder: it turns a message in protobuf text format into its binary
 /// encoding with Google's own implementation, from the same `Protos/groupcache.proto` our C code comes from.
@@ -13,7 +14,11 @@ enum Protoc {
         .deletingLastPathComponent()
 
     /// Returns protoc's binary encoding of `text`, a `swiftgroupcache.wire.<message>` in text format.
-    static func encode(_ message: String, _ text: String) throws -> [UInt8] {
+    static func encode(_ message: String, _ text: String) async throws -> [UInt8] {
+        try await offThePool { try encodeBlocking(message, text) }
+    }
+
+    private static func encodeBlocking(_ message: String, _ text: String) throws -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
