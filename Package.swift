@@ -45,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "groupcache-node",
             dependencies: [
-                "GroupCache", "GroupCacheTCP",
+                "GroupCache", "GroupCacheTCP", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +57,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // The system's SQLite, for groupcache-node's sample database.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // The wire protocol: frames and their protobuf payloads. Only GroupCacheWire/ProtobufCodec.swift sees C.
         .systemLibrary(

@@ -27,8 +27,15 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let keyCount = short ? 5 : 12
         let getsPerKey = short ? 30 : 90
-        let nodes = try (0..<3).map { _ in
-            try DemoNode(arguments: ["--load-delay-ms", "\(loadMs)", "--ttl-seconds", "\(ttl)"])
+        // Each node reads its own copy of the sample products, made fresh for this run.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("groupcache-demo-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let nodes = try (0..<3).map { index in
+            try DemoNode(arguments: [
+                "--load-delay-ms", "\(loadMs)", "--ttl-seconds", "\(ttl)",
+                "--loader", "sqlite", "--database", folder.appendingPathComponent("node-\(index).sqlite").path,
+            ])
         }
         let stopAll = { for node in nodes { node.stop() } }
         let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
@@ -46,7 +53,8 @@ struct Demo: AsyncParsableCommand {
         let names = ["A", "B", "C"]
         print("Three nodes on loopback, each a separate groupcache-node process:")
         for (name, node) in zip(names, nodes) { print("  \(name)  \(node.address)  (pid \(node.process.processIdentifier))") }
-        print("A load takes \(loadMs) ms; values live \(ttl) s.\n")
+        print("Each node loads rows from its own SQLite file of sample products, \(loadMs) ms per load (a stand-in for")
+        print("a slow database); values live \(ttl) s.\n")
         var checks: [(String, Bool)] = []
 
         // 1. The herd.
@@ -151,7 +159,7 @@ struct Demo: AsyncParsableCommand {
     func measureLatency(clients: [TCPNodeClient], nodes: [DemoNode], samples: Int) async throws -> [(String, Duration)] {
         let a = clients[0]
         // Load fresh keys at their owners first (B's client asks B, C's asks C; a routed get loads at the owner).
-        let fresh = (0..<samples).map { "latency:\($0)" }
+        let fresh = (0..<samples).map { "product:\(1_000 + $0)" }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for key in fresh { tasks.addTask { _ = try await clients[1].get(CacheKey(key), group: "things") } }
             try await tasks.waitForAll()
@@ -160,10 +168,10 @@ struct Demo: AsyncParsableCommand {
         for key in fresh {
             let value = try await a.get(CacheKey(key), group: "things")
             let elapsed = try await time { _ = try await a.get(CacheKey(key), group: "things") }
-            if value.string.hasSuffix(nodes[0].address) { owned.append(elapsed) } else { hot.append(elapsed) }
+            if loadedBy(value, nodes[0]) { owned.append(elapsed) } else { hot.append(elapsed) }
         }
         // Keys A does not have yet: B and C loaded them; A fetches each once.
-        let others = (0..<samples).map { "fetch:\($0)" }
+        let others = (0..<samples).map { "product:\(2_000 + $0)" }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for key in others { tasks.addTask { _ = try await clients[1].get(CacheKey(key), group: "things") } }
             try await tasks.waitForAll()
@@ -171,13 +179,18 @@ struct Demo: AsyncParsableCommand {
         for key in others {
             var value = CacheValue("")
             let elapsed = try await time { value = try await a.get(CacheKey(key), group: "things") }
-            if !value.string.hasSuffix(nodes[0].address) { fetched.append(elapsed) }
+            if !loadedBy(value, nodes[0]) { fetched.append(elapsed) }
         }
         return [
             ("hit in A's main cache (A owns the key)", median(owned)),
             ("hit in A's hot cache (another node owns it)", median(hot)),
             ("fetch from the owner (A has no copy yet)", median(fetched)),
         ]
+    }
+
+    /// Whether `node` loaded `value` (the node writes its ID into every value it loads).
+    func loadedBy(_ value: CacheValue, _ node: DemoNode) -> Bool {
+        value.string.contains(#""loadedBy":"http://\#(node.address)""#)
     }
 
     func time(_ body: () async throws -> Void) async throws -> Duration {

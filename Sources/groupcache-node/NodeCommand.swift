@@ -7,8 +7,10 @@ import Synchronization
 
 /// `groupcache-node`: one cache node in its own process, serving one group over TCP.
 ///
-/// Its loader is synthetic: the value of a key is `<key>@<node ID>`, after an optional delay, expiring after an
-/// optional time to live, so tests and demos can see which node loaded what. Membership comes from `--peers` and
+/// Its loader reads a SQLite database of sample products that the node creates and fills when absent (keys
+/// `product:1` to `product:10000`; a value is the row as JSON plus the ID of the node that loaded it), or, with
+/// `--loader synthetic`, makes the value `<key>@<node ID>` for any key. Both wait `--load-delay-ms` first, to
+/// stand in for a slow backend, and both log every load. Membership comes from `--peers` and
 /// can change at run time through standard input (`peers ID1,ID2,...`). The node exits when standard input
 /// closes (so it never outlives the process that started it) or on SIGTERM/SIGINT, after a graceful shutdown.
 @main
@@ -43,7 +45,13 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The group's cache budget in bytes.")
     var cacheBytes = 64 << 20
 
-    @Option(help: "How long the synthetic loader takes, in milliseconds.")
+    @Option(help: "The loader: sqlite (sample products in --database) or synthetic (<key>@<node ID> for any key).")
+    var loader = "sqlite"
+
+    @Option(help: "The SQLite file; created and filled with 10,000 sample products if absent. Default: one per port in the temporary folder.")
+    var database: String?
+
+    @Option(help: "How long each load waits before it reads, in milliseconds: a stand-in for a slow backend.")
     var loadDelayMs = 0
 
     @Option(help: "Loaded values expire after this many seconds; 0 means never.")
@@ -75,10 +83,37 @@ struct NodeCommand: AsyncParsableCommand {
 
         let delay = Duration.milliseconds(loadDelayMs)
         let ttl = ttlSeconds
+        let products: ProductDatabase?
+        switch loader {
+        case "synthetic":
+            products = nil
+        case "sqlite":
+            let path = database ?? FileManager.default.temporaryDirectory
+                .appendingPathComponent("groupcache-node-\(boundPort).sqlite").path
+            do {
+                products = try ProductDatabase(path: path)
+            } catch {
+                log("cannot open the database: \(error)")
+                throw ExitCode.failure
+            }
+            log("loader: products in \(path)")
+        default:
+            throw ValidationError("--loader must be sqlite or synthetic")
+        }
         try registry.makeGroup(name: group, cacheBytes: cacheBytes) { key, _ in
+            let started = ContinuousClock.now
             if delay > .zero { try await Task.sleep(for: delay) }
             let expiry = ttl > 0 ? Date().addingTimeInterval(ttl) : nil
-            return CacheValue("\(key)@\(me.id)", expiresAt: expiry)
+            guard let products else {
+                log("load \(key): synthetic")
+                return CacheValue("\(key)@\(me.id)", expiresAt: expiry)
+            }
+            guard let row = try products.product(id: key.description) else {
+                log("load \(key): not found (\(milliseconds(since: started)))")
+                throw GroupCacheError.notFound(key)
+            }
+            log("load \(key): found (\(milliseconds(since: started)))")
+            return CacheValue(String(row.dropLast()) + #","loadedBy":"\#(me.id)"}"#, expiresAt: expiry)
         }
 
         emit("listening \(address)")
@@ -139,6 +174,13 @@ struct NodeCommand: AsyncParsableCommand {
 /// Writes a line to standard output at once (no buffering: a parent process waits for it).
 func emit(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// The time since `start`, as "1.25 ms".
+func milliseconds(since start: ContinuousClock.Instant) -> String {
+    let elapsed = ContinuousClock.now - start
+    let value = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+    return String(format: "%.2f ms", value)
 }
 
 /// Writes a line to standard error.

@@ -138,6 +138,20 @@ extension Array {
         #expect(run.errors.split(separator: "\n").count == 1)
     }
 
+    @Test func theSQLiteLoaderServesSampleRowsAndAMissingKeyExitsWith1() async throws {
+        let database = FileManager.default.temporaryDirectory.appendingPathComponent("gc-test-\(UUID()).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database + suffix) } }
+        let node = try await NodeProcess.start(arguments: ["--loader", "sqlite", "--database", database])
+        let found = try await Self.gcctl(["get", "product:42", "--node", node.address])
+        #expect(found.status == 0)
+        #expect(found.output.hasPrefix(#"{"id":"product:42","name":"Product 42","priceCents":"#), "got \(found.output)")
+        #expect(found.output.contains(#""loadedBy":"http://\#(node.address)"}"#), "got \(found.output)")
+        let missing = try await Self.gcctl(["get", "product:0", "--node", node.address])
+        #expect(missing.status == 1)
+        #expect(missing.errors.hasPrefix("gcctl: not found"), "got \(missing.errors)")
+        #expect(FileManager.default.fileExists(atPath: database))
+    }
+
     @Test func anUnknownGroupExitsWith3() async throws {
         let node = try await NodeProcess.start()
         let run = try await Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])

@@ -34,7 +34,9 @@ final class NodeProcess: Sendable {
     init(arguments: [String] = []) throws {
         let process = Process()
         process.executableURL = Self.productsFolder.appendingPathComponent("groupcache-node")
-        process.arguments = ["--listen", "127.0.0.1:0"] + arguments
+        // The synthetic loader by default: its values say which node loaded them, which the tests check.
+        let loader = arguments.contains("--loader") ? [] : ["--loader", "synthetic"]
+        process.arguments = ["--listen", "127.0.0.1:0"] + loader + arguments
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
