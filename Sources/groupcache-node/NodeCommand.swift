@@ -5,7 +5,7 @@ import GroupCache
 import GroupCacheTCP
 import Synchronization
 
-/// `groupcache-node`: one cache node in its own process, serving one group over TCP.
+/// `groupcache-node`: one cache node in its own process, serving its groups over TCP.
 ///
 /// Its loader reads a SQLite database of sample products that the node creates and fills when absent (keys
 /// `product:1` to `product:10000`; a value is the row as JSON plus the ID of the node that loaded it), or, with
@@ -17,7 +17,7 @@ import Synchronization
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "groupcache-node",
-        abstract: "Run one swift-groupcache node that serves a group over TCP.",
+        abstract: "Run one swift-groupcache node that serves its groups over TCP.",
         discussion: """
             Prints "listening <host:port>" on standard output once it accepts connections. Reads commands from \
             standard input, one per line: "peers <address>,<address>,..." replaces the cluster's members \
@@ -39,10 +39,10 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "The ring: golang (crc32, http:// IDs), mailgun (fnv1, http:// IDs) or v3 (fnv1, host:port IDs).")
     var ring = "golang"
 
-    @Option(help: "The group's name.")
-    var group = "things"
+    @Option(name: .customLong("group"), help: "A group to serve; repeat for several. Every group loads through the same loader.")
+    var groups: [String] = ["things"]
 
-    @Option(help: "The group's cache budget in bytes.")
+    @Option(help: "Each group's cache budget in bytes.")
     var cacheBytes = 64 << 20
 
     @Option(help: "The loader: sqlite (sample products in --database) or synthetic (<key>@<node ID> for any key).")
@@ -100,24 +100,32 @@ struct NodeCommand: AsyncParsableCommand {
         default:
             throw ValidationError("--loader must be sqlite or synthetic")
         }
-        try registry.makeGroup(name: group, cacheBytes: cacheBytes) { key, _ in
+        let load: Loader = { key, context in
+            let group = context.group.name
             let started = ContinuousClock.now
             if delay > .zero { try await Task.sleep(for: delay) }
             let expiry = ttl > 0 ? Date().addingTimeInterval(ttl) : nil
             guard let products else {
-                log("load \(key): synthetic")
+                log("load \(group)/\(key): synthetic")
                 return CacheValue("\(key)@\(me.id)", expiresAt: expiry)
             }
             guard let row = try products.product(id: key.description) else {
-                log("load \(key): not found (\(milliseconds(since: started)))")
+                log("load \(group)/\(key): not found (\(milliseconds(since: started)))")
                 throw GroupCacheError.notFound(key)
             }
-            log("load \(key): found (\(milliseconds(since: started)))")
+            log("load \(group)/\(key): found (\(milliseconds(since: started)))")
             return CacheValue(String(row.dropLast()) + #","loadedBy":"\#(me.id)"}"#, expiresAt: expiry)
+        }
+        for group in groups {
+            do {
+                try registry.makeGroup(name: group, cacheBytes: cacheBytes, loader: load)
+            } catch {
+                throw ValidationError("--group \(group) is given twice")
+            }
         }
 
         emit("listening \(address)")
-        log("node \(me.id) serves group \(group) on \(host):\(boundPort), ring \(ring)")
+        log("node \(me.id) serves \(groups.joined(separator: ", ")) on \(host):\(boundPort), ring \(ring)")
 
         let stop = AsyncStream<String>.makeStream()
         let signals = [SIGTERM, SIGINT].map { signal in

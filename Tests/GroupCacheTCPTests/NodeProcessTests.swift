@@ -152,6 +152,14 @@ extension Array {
         #expect(FileManager.default.fileExists(atPath: database))
     }
 
+    @Test func aNodeServesEveryGroupItIsGiven() async throws {
+        let node = try await NodeProcess.start(arguments: ["--group", "things", "--group", "users"])
+        let users = try await Self.gcctl(["get", "u1", "--node", node.address, "--group", "users"])
+        #expect(users.status == 0 && users.output == "u1@http://\(node.address)\n", "got \(users.output)")
+        let stats = try await Self.gcctl(["stats", "--node", node.address])
+        #expect(stats.output.contains("users.local_loads 1\n") && stats.output.contains("things.local_loads 0\n"))
+    }
+
     @Test func anUnknownGroupExitsWith3() async throws {
         let node = try await NodeProcess.start()
         let run = try await Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])
