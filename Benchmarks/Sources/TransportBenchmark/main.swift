@@ -124,54 +124,47 @@ func startEchoServer() -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-func measureFloor() {
-    let fd = blockingConnect(port: startEchoServer())
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+/// Runs `request` back to back for the phase's time and reports its latencies.
+func measureSequentially(_ label: String, _ request: () async throws -> Void) async rethrows {
     var latencies: [Double] = []
     let clock = ContinuousClock()
     let end = clock.now + .seconds(phaseSeconds)
     let switches = contextSwitches()
     while clock.now < end {
         let start = clock.now
-        _ = send(fd, buffer.baseAddress, 64, Int32(MSG_NOSIGNAL))
-        _ = readFully(fd, buffer, 64)
+        try await request()
         latencies.append(Double((clock.now - start).components.attoseconds) / 1e12)
     }
-    report("floor: blocking 64-byte TCP round trip", latencies: latencies, switches: contextSwitches() - switches)
+    report(label, latencies: latencies, switches: contextSwitches() - switches)
+}
+
+func measureFloor() async {
+    let fd = blockingConnect(port: startEchoServer())
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+    await measureSequentially("floor: blocking 64-byte TCP round trip") {
+        _ = send(fd, buffer.baseAddress, 64, Int32(MSG_NOSIGNAL))
+        _ = readFully(fd, buffer, 64)
+    }
     close(fd)
 }
 
 // MARK: Phases
 
 func measureSequential(caller: Group, key: CacheKey) async throws {
-    var latencies: [Double] = []
-    let clock = ContinuousClock()
-    let end = clock.now + .seconds(phaseSeconds)
-    let switches = contextSwitches()
-    while clock.now < end {
-        let start = clock.now
-        _ = try await caller.get(key)
-        latencies.append(Double((clock.now - start).components.attoseconds) / 1e12)
-    }
-    report("peer fetch via Group.get, 1 connection", latencies: latencies, switches: contextSwitches() - switches)
+    try await measureSequentially("peer fetch via Group.get, 1 connection") { _ = try await caller.get(key) }
 }
 
 func measureClient(_ client: any PeerClient, key: CacheKey) async throws {
-    var latencies: [Double] = []
-    let clock = ContinuousClock()
-    let end = clock.now + .seconds(phaseSeconds)
-    let switches = contextSwitches()
-    while clock.now < end {
-        let start = clock.now
+    try await measureSequentially("peer client get, no engine, 1 connection") {
         _ = try await client.get(group: "bench", key: key, deadline: .now + .seconds(5))
-        latencies.append(Double((clock.now - start).components.attoseconds) / 1e12)
     }
-    report("peer client get, no engine, 1 connection", latencies: latencies, switches: contextSwitches() - switches)
 }
 
-/// `callers` tasks, each getting its own key (cached at the owner) over and over: distinct keys, so the
-/// single-flight does not fold the callers into one request.
-func measureConcurrent(caller: Group, keys: [CacheKey], label: String) async throws {
+/// One task per key, each getting its key (cached at the owner) over and over through `get`: distinct keys, so
+/// the single-flight does not fold the callers into one request.
+func measureConcurrent(
+    keys: [CacheKey], label: String, get: @escaping @Sendable (CacheKey) async throws -> Void
+) async throws {
     let clock = ContinuousClock()
     let started = clock.now
     let end = started + .seconds(phaseSeconds)
@@ -181,7 +174,7 @@ func measureConcurrent(caller: Group, keys: [CacheKey], label: String) async thr
             tasks.addTask {
                 var count = 0
                 while clock.now < end {
-                    _ = try await caller.get(key)
+                    try await get(key)
                     count += 1
                 }
                 return count
@@ -192,6 +185,10 @@ func measureConcurrent(caller: Group, keys: [CacheKey], label: String) async thr
     let elapsed = clock.now - started
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     report(label, requests: total, seconds: seconds, switches: contextSwitches() - switches)
+}
+
+func measureConcurrent(caller: Group, keys: [CacheKey], label: String) async throws {
+    try await measureConcurrent(keys: keys, label: label) { _ = try await caller.get($0) }
 }
 
 /// `connections` blocking clients, each on its own thread and connection, one GET in flight each.
@@ -243,28 +240,11 @@ if onlySequential {
     try await measureSequential(caller: caller, key: key)
     exit(0)
 }
-/// `callers` tasks on the peer client directly, each with its own key: the transport without the engine.
+/// The peer client directly, one task per key: the transport without the engine.
 func measureConcurrentClient(_ client: any PeerClient, keys: [CacheKey]) async throws {
-    let clock = ContinuousClock()
-    let started = clock.now
-    let end = started + .seconds(phaseSeconds)
-    let switches = contextSwitches()
-    let total = try await withThrowingTaskGroup(of: Int.self) { tasks in
-        for key in keys {
-            tasks.addTask {
-                var count = 0
-                while clock.now < end {
-                    _ = try await client.get(group: "bench", key: key, deadline: .now + .seconds(5))
-                    count += 1
-                }
-                return count
-            }
-        }
-        return try await tasks.reduce(0, +)
+    try await measureConcurrent(keys: keys, label: "16 callers, peer client, no engine, 1 connection") {
+        _ = try await client.get(group: "bench", key: $0, deadline: .now + .seconds(5))
     }
-    let elapsed = clock.now - started
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    report("16 callers, peer client, no engine, 1 connection", requests: total, seconds: seconds, switches: contextSwitches() - switches)
 }
 
 /// One blocking connection with `depth` requests written at once, then their replies read: the server under
@@ -298,7 +278,7 @@ if onlyConcurrent {
     exit(0)
 }
 print("swift-groupcache transport benchmark: \(phaseSeconds) s per phase, 64-byte values, loopback, 2 cores")
-measureFloor()
+await measureFloor()
 try await measureClient(callerPicker.ring!.owner(of: key)!, key: key)
 try await measureSequential(caller: caller, key: key)
 try await measureConcurrent(caller: caller, keys: ownedKeys, label: "16 callers, pooled client, 1 connection")
