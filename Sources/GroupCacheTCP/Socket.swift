@@ -139,6 +139,16 @@ enum Socket {
         }
     }
 
+    /// Waits up to `milliseconds` for `fd` to be readable (or closed, or failed); returns whether it is.
+    static func waitReadable(_ fd: Int32, milliseconds: Int32) throws(SocketError) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready >= 0 { return ready > 0 }
+            if errno != EINTR { throw SocketError("poll") }
+        }
+    }
+
     /// Duplicates `fd`, so that a write source can watch its own descriptor (see the Dispatch notes in
     /// ServerConnection.swift).
     static func duplicate(_ fd: Int32) throws(SocketError) -> Int32 {
