@@ -16,6 +16,10 @@ struct CacheStore {
     private var mainCounts = CacheStats()
     private var hotCounts = CacheStats()
     let budget: Int
+    /// The group's gets and cache hits (GroupStats.gets, .cacheHits), kept here because every get takes this
+    /// store's lock anyway.
+    var gets = 0
+    var hits = 0
 
     init(budget: Int) {
         self.budget = max(0, budget)

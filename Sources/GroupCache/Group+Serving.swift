@@ -15,8 +15,7 @@ extension Group {
     /// ``serveLoad(_:deadline:)``.
     public func serveCachedGet(_ key: CacheKey) -> CacheValue? {
         counters.serverRequests.increment()
-        counters.gets.increment()
-        return cachedValue(forKey: key)
+        return cachedValue(forKey: key, countingGet: true)
     }
 
     /// The second half of ``serveGet(_:deadline:)``: loads `key` here after ``serveCachedGet(_:)`` missed.

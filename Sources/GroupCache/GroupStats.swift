@@ -48,8 +48,6 @@ public struct CacheStats: Hashable, Sendable {
 
 /// The group's counters that change outside the cache lock.
 final class GroupCounters: Sendable {
-    let gets = Atomic(0)
-    let cacheHits = Atomic(0)
     let peerLoads = Atomic(0)
     let peerErrors = Atomic(0)
     let loads = Atomic(0)
@@ -60,8 +58,6 @@ final class GroupCounters: Sendable {
 
     func snapshot() -> GroupStats {
         var stats = GroupStats()
-        stats.gets = gets.load(ordering: .relaxed)
-        stats.cacheHits = cacheHits.load(ordering: .relaxed)
         stats.peerLoads = peerLoads.load(ordering: .relaxed)
         stats.peerErrors = peerErrors.load(ordering: .relaxed)
         stats.loads = loads.load(ordering: .relaxed)
