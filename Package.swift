@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "GroupCache", targets: ["GroupCache"]),
         .library(name: "GroupCacheInMemory", targets: ["GroupCacheInMemory"]),
         .library(name: "GroupCacheTCP", targets: ["GroupCacheTCP"]),
+        .library(name: "GroupCacheProtobuf", targets: ["GroupCacheProtobuf"]),
         .library(name: "GroupCacheWire", targets: ["GroupCacheWire"]),
         // The leaves, for services and benchmarks that want one on its own.
         .library(name: "GroupCacheLRU", targets: ["GroupCacheLRU"]),
@@ -18,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Leaves: they import nothing of ours.
@@ -29,6 +31,12 @@ let package = Package(
         .target(
             name: "GroupCache",
             dependencies: ["GroupCacheLRU", "GroupCacheSingleFlight", "GroupCacheRing"]
+        ),
+
+        // Typed values: swift-protobuf messages in and out of a group. The engine depends on no protobuf library.
+        .target(
+            name: "GroupCacheProtobuf",
+            dependencies: ["GroupCache", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
         // An in-process transport, for tests and for services that want several nodes in one process.
@@ -80,6 +88,11 @@ let package = Package(
         .testTarget(name: "GroupCacheSingleFlightTests", dependencies: ["GroupCacheSingleFlight", "TestSupport"]),
         .testTarget(name: "GroupCacheRingTests", dependencies: ["GroupCacheRing", "TestSupport"]),
         .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "TestSupport"]),
+        .testTarget(
+            name: "GroupCacheProtobufTests",
+            dependencies: [
+                "GroupCacheProtobuf", "GroupCacheInMemory", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
         .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
         .testTarget(
             name: "GroupCacheTCPTests",
