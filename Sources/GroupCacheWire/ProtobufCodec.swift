@@ -11,7 +11,6 @@ import CProtobufC
 private typealias CGetRequest = Swiftgroupcache__Wire__GetRequest
 private typealias CGetResponse = Swiftgroupcache__Wire__GetResponse
 private typealias CSetRequest = Swiftgroupcache__Wire__SetRequest
-private typealias CRemoveRequest = Swiftgroupcache__Wire__RemoveRequest
 private typealias CRemoveKeysRequest = Swiftgroupcache__Wire__RemoveKeysRequest
 private typealias CErrorResponse = Swiftgroupcache__Wire__ErrorResponse
 private typealias CStatsResponse = Swiftgroupcache__Wire__StatsResponse
@@ -41,8 +40,13 @@ extension GetRequest: WireMessage {
     ///
     /// - Throws: ``WireError/Code/malformedPayload`` for an invalid encoding or a missing group or key.
     public static func decode(from bytes: UnsafeRawBufferPointer) throws(WireError) -> GetRequest {
+        try decode(from: bytes, as: "GetRequest")
+    }
+
+    /// Decodes a group and a key, naming `message` in errors: GET and REMOVE share these bytes.
+    fileprivate static func decode(from bytes: UnsafeRawBufferPointer, as message: String) throws(WireError) -> GetRequest {
         try withUnpacked(
-            bytes, "GetRequest",
+            bytes, message,
             unpack: swiftgroupcache__wire__get_request__unpack,
             free: swiftgroupcache__wire__get_request__free_unpacked
         ) { message in
@@ -124,34 +128,20 @@ extension SetRequest: WireMessage {
     }
 }
 
+// RemoveRequest has GetRequest's fields and numbers (Go sends a GetRequest to remove a key), so it shares
+// GetRequest's protobuf-c code; the RemoveRequest message in the .proto documents the wire and is tested equal.
 extension RemoveRequest: WireMessage {
     /// Appends the protobuf encoding (fields 1 group, 2 key) to `buffer`: the same bytes as a ``GetRequest``.
     public func encode(to buffer: inout [UInt8]) {
-        withBinaryData(group) { group in
-            withBinaryData(key) { key in
-                var message = CRemoveRequest()
-                swiftgroupcache__wire__remove_request__init(&message)
-                message.group = group
-                message.key = key
-                appendPacked(
-                    &message, to: &buffer,
-                    size: swiftgroupcache__wire__remove_request__get_packed_size,
-                    pack: swiftgroupcache__wire__remove_request__pack)
-            }
-        }
+        GetRequest(group: group, key: key).encode(to: &buffer)
     }
 
     /// Returns the request that `bytes` encode.
     ///
     /// - Throws: ``WireError/Code/malformedPayload`` for an invalid encoding or a missing group or key.
     public static func decode(from bytes: UnsafeRawBufferPointer) throws(WireError) -> RemoveRequest {
-        try withUnpacked(
-            bytes, "RemoveRequest",
-            unpack: swiftgroupcache__wire__remove_request__unpack,
-            free: swiftgroupcache__wire__remove_request__free_unpacked
-        ) { message in
-            RemoveRequest(group: array(message.group), key: array(message.key))
-        }
+        let request = try GetRequest.decode(from: bytes, as: "RemoveRequest")
+        return RemoveRequest(group: request.group, key: request.key)
     }
 }
 
