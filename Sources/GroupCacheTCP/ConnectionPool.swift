@@ -78,11 +78,6 @@ final class ConnectionPool: Sendable {
         throw GroupCacheError(.peerUnavailable, "peer \(peerID): connections keep closing")
     }
 
-    /// Closes every connection; later requests open new ones.
-    func closeAll(reason: String) {
-        for connection in state.withLock({ $0.connections }) { connection.close(reason: reason) }
-    }
-
     /// Picks the open connection with the fewest requests in flight, or opens one when every connection is busy
     /// and the pool has room.
     private func connection(deadline: ContinuousClock.Instant) async throws -> ClientConnection {

@@ -62,7 +62,7 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--ring must be golang, mailgun or v3")
         }
         let (host, port) = try Self.split(listen)
-        let picker = LatePeerPicker()
+        let picker = DeferredPeerPicker()
         let registry = GroupRegistry(peers: picker)
         let server = TCPServer(registry: registry)
         let boundPort: Int
@@ -78,7 +78,7 @@ struct NodeCommand: AsyncParsableCommand {
         let address = advertise ?? "\(host):\(boundPort)"
         let me = Peer(address: address, idFormat: configuration.idFormat)
         let peerRing = TCPTransport().makePeerRing(local: me, configuration: configuration)
-        picker.set(peerRing)
+        picker.setPicker(peerRing)
         peerRing.setPeers(Self.members(peers, format: configuration.idFormat))
 
         let delay = Duration.milliseconds(loadDelayMs)
@@ -194,14 +194,4 @@ func milliseconds(since start: ContinuousClock.Instant) -> String {
 /// Writes a line to standard error.
 func log(_ message: String) {
     FileHandle.standardError.write(Data("groupcache-node: \(message)\n".utf8))
-}
-
-/// A picker whose ring is set once the server knows its port: the registry must exist before the server starts,
-/// and the ring needs the node's own address.
-final class LatePeerPicker: PeerPicker {
-    private let ring = Mutex<PeerRing?>(nil)
-
-    func set(_ ring: PeerRing) { self.ring.withLock { $0 = ring } }
-    func owner(of key: CacheKey) -> (any PeerClient)? { ring.withLock { $0 }?.owner(of: key) }
-    func remotePeers() -> [any PeerClient] { ring.withLock { $0 }?.remotePeers() ?? [] }
 }

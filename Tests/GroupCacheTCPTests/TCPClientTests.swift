@@ -19,14 +19,14 @@ final class TCPNode: Sendable {
         client: TCPClientOptions = TCPClientOptions(), options: GroupOptions = GroupOptions(), cacheBytes: Int = 1 << 20
     ) throws {
         // The server must listen before the node knows its own address; the registry needs the ring first.
-        let picker = DeferredPicker()
+        let picker = DeferredPeerPicker()
         registry = GroupRegistry(peers: picker)
         server = TCPServer(registry: registry)
         let port = try server.start()
         peer = Peer(host: "127.0.0.1", port: port, idFormat: .url)
         let ring = TCPTransport(options: client).makePeerRing(local: peer)
         self.ring = ring
-        picker.ring.withLock { $0 = ring }
+        picker.setPicker(ring)
         let counter = Counter(), gate = Gate(), name = peer.id
         self.gate = gate
         loads = counter
@@ -54,14 +54,6 @@ final class TCPNode: Sendable {
     static func key(ownedBy owner: TCPNode, in nodes: [TCPNode], prefix: String = "key") -> CacheKey {
         (0...).lazy.map { CacheKey("\(prefix)-\($0)") }.first { nodes[0].ring.ownerPeer(of: $0) == owner.peer }!
     }
-}
-
-/// A picker that forwards to a ring set after the registry was made: a server on port 0 learns its address only
-/// once it listens, and it needs the registry first.
-final class DeferredPicker: PeerPicker {
-    let ring = Mutex<PeerRing?>(nil)
-    func owner(of key: CacheKey) -> (any PeerClient)? { ring.withLock { $0 }?.owner(of: key) }
-    func remotePeers() -> [any PeerClient] { ring.withLock { $0 }?.remotePeers() ?? [] }
 }
 
 /// A count that closures can share.

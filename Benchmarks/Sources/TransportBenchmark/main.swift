@@ -25,21 +25,16 @@ let value = CacheValue([UInt8](repeating: 0x61, count: 64))
 
 // MARK: Two nodes in this process: the owner, and a caller that always asks it.
 
-final class LatePicker: PeerPicker, @unchecked Sendable {
-    var ring: PeerRing?
-    func owner(of key: CacheKey) -> (any PeerClient)? { ring?.owner(of: key) }
-    func remotePeers() -> [any PeerClient] { ring?.remotePeers() ?? [] }
-}
-
-func makeNode(hotCache: Bool, maxConnections: Int) throws -> (Group, TCPServer, Peer, LatePicker) {
-    let picker = LatePicker()
+func makeNode(hotCache: Bool, maxConnections: Int) throws -> (Group, TCPServer, Peer, PeerRing) {
+    let picker = DeferredPeerPicker()
     let registry = GroupRegistry(peers: picker)
     let server = TCPServer(registry: registry)
     let port = try server.start()
     let peer = Peer(host: "127.0.0.1", port: port, idFormat: .url)
-    picker.ring = TCPTransport(options: TCPClientOptions(maxConnectionsPerPeer: maxConnections)).makePeerRing(local: peer)
+    let ring = TCPTransport(options: TCPClientOptions(maxConnectionsPerPeer: maxConnections)).makePeerRing(local: peer)
+    picker.setPicker(ring)
     let group = try registry.makeGroup(name: "bench", cacheBytes: 64 << 20, options: GroupOptions(hotCache: hotCache)) { _, _ in value }
-    return (group, server, peer, picker)
+    return (group, server, peer, ring)
 }
 
 /// Context switches of every thread of this process so far.
@@ -225,13 +220,13 @@ func measureSeparateConnections(port: Int, key: CacheKey, connections: Int) {
 }
 
 let (owner, ownerServer, ownerPeer, _) = try makeNode(hotCache: true, maxConnections: 4)
-let (caller, _, callerPeer, callerPicker) = try makeNode(hotCache: false, maxConnections: 1)
-callerPicker.ring!.setPeers([ownerPeer, callerPeer])
-let (pooled, _, pooledPeer, pooledPicker) = try makeNode(hotCache: false, maxConnections: 4)
-pooledPicker.ring!.setPeers([ownerPeer, pooledPeer])
+let (caller, _, callerPeer, callerRing) = try makeNode(hotCache: false, maxConnections: 1)
+callerRing.setPeers([ownerPeer, callerPeer])
+let (pooled, _, pooledPeer, pooledRing) = try makeNode(hotCache: false, maxConnections: 4)
+pooledRing.setPeers([ownerPeer, pooledPeer])
 // Keys the owner owns in both callers' rings, so that every get crosses the wire; cached at the owner.
 let ownedKeys = Array((0...).lazy.map { CacheKey("user:\($0)") }.filter {
-    callerPicker.ring!.ownerPeer(of: $0) == ownerPeer && pooledPicker.ring!.ownerPeer(of: $0) == ownerPeer
+    callerRing.ownerPeer(of: $0) == ownerPeer && pooledRing.ownerPeer(of: $0) == ownerPeer
 }.prefix(16))
 for key in ownedKeys { _ = try await owner.get(key) }
 let key = ownedKeys[0]
@@ -273,13 +268,13 @@ func measurePipelinedServer(port: Int, key: CacheKey, depth: Int) {
 
 if onlyConcurrent {
     measurePipelinedServer(port: ownerServer.port, key: key, depth: 16)
-    try await measureConcurrentClient(callerPicker.ring!.owner(of: key)!, keys: ownedKeys)
+    try await measureConcurrentClient(callerRing.owner(of: key)!, keys: ownedKeys)
     try await measureConcurrent(caller: caller, keys: ownedKeys, label: "16 callers, pooled client, 1 connection")
     exit(0)
 }
 print("swift-groupcache transport benchmark: \(phaseSeconds) s per phase, 64-byte values, loopback, 2 cores")
 await measureFloor()
-try await measureClient(callerPicker.ring!.owner(of: key)!, key: key)
+try await measureClient(callerRing.owner(of: key)!, key: key)
 try await measureSequential(caller: caller, key: key)
 try await measureConcurrent(caller: caller, keys: ownedKeys, label: "16 callers, pooled client, 1 connection")
 try await measureConcurrent(caller: pooled, keys: ownedKeys, label: "16 callers, pooled client, up to 4 connections")
