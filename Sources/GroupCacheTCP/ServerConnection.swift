@@ -19,6 +19,9 @@ final class ServerConnection: Sendable {
     private let handler: RequestHandler
     private let onClose: @Sendable (ServerConnection) -> Void
     private let state: Mutex<Locked>
+    /// The buffer reads land in; only `queue` uses it.
+    private let reader = Mutex([UInt8](repeating: 0, count: ServerConnection.readSize))
+    private static let readSize = 64 << 10
 
     private enum SourceState { case inactive, running, suspended }
 
@@ -35,7 +38,6 @@ final class ServerConnection: Sendable {
         var cancelledSources = 0
         var lastActivity = ContinuousClock.now
         var partialFrameSince: ContinuousClock.Instant?
-        var scratch = [UInt8](repeating: 0, count: 64 << 10)
     }
 
     init(
@@ -69,30 +71,29 @@ final class ServerConnection: Sendable {
 
     // MARK: Reading
 
+    /// Reads what the socket holds and feeds it to the state machine. The read syscalls happen under `reader`,
+    /// which only this queue takes, so a reply being sent from a load's task never waits behind them.
     private func readable() {
-        let ended = state.withLock { state -> Bool in
-            guard !state.isClosed else { return false }
-            for _ in 0..<4 {
-                let result: ReadResult
-                do {
-                    result = try state.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
-                        try Socket.read(fd, into: buffer)
-                    }
-                } catch {
-                    return true
-                }
-                switch result {
-                case .bytes(let count):
+        var ended = false
+        for _ in 0..<4 {
+            let result = reader.withLock { scratch -> ReadResult? in
+                try? scratch.withUnsafeMutableBytes { buffer throws(SocketError) in try Socket.read(fd, into: buffer) }
+            }
+            guard let result, result != .endOfInput else {
+                ended = true
+                break
+            }
+            guard case .bytes(let count) = result else { break }
+            let open = reader.withLock { scratch in
+                state.withLock { state -> Bool in
+                    guard !state.isClosed else { return false }
                     state.lastActivity = .now
-                    state.scratch.withUnsafeBytes { state.machine.receive(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                    if count < state.scratch.count { return false }
-                case .wouldBlock:
-                    return false
-                case .endOfInput:
+                    scratch.withUnsafeBytes { state.machine.receive(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
                     return true
                 }
             }
-            return false
+            guard open else { return }
+            if count < Self.readSize { break }
         }
         if ended {
             close()
