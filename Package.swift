@@ -93,6 +93,12 @@ let package = Package(
             dependencies: [
                 "GroupCacheProtobuf", "GroupCacheInMemory", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
+        .testTarget(
+            name: "GroupCacheGoPeerTests",
+            dependencies: [
+                "GroupCacheTCP", "GroupCacheProtobuf", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
         .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
         .testTarget(
             name: "GroupCacheTCPTests",

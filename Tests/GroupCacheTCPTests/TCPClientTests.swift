@@ -56,13 +56,6 @@ final class TCPNode: Sendable {
     }
 }
 
-/// A count that closures can share.
-final class Counter: Sendable {
-    private let count = Atomic(0)
-    func increment() { count.add(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
-}
-
 @Suite(.serialized) struct TCPClientTests {
     @Test func aGetAtANonOwnerIsLoadedByTheOwnerOnce() async throws {
         let nodes = try TCPNode.cluster(2)
