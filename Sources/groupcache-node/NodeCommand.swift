@@ -11,19 +11,19 @@ import Synchronization
 /// `product:1` to `product:10000`; a value is the row as JSON plus the ID of the node that loaded it), or, with
 /// `--loader synthetic`, makes the value `<key>@<node ID>` for any key. Both wait `--load-delay-ms` first, to
 /// stand in for a slow backend, and both log every load. Membership comes from `--peers` and
-/// can change at run time through standard input (`peers ID1,ID2,...`). The node exits when standard input
-/// closes (so it never outlives the process that started it) or on SIGTERM/SIGINT, after a graceful shutdown.
+/// can change at run time through standard input (`peers ID1,ID2,...`) when it is a pipe. The node exits when that
+/// pipe closes (so it never outlives the process that started it) or on SIGTERM/SIGINT, after a graceful shutdown.
 @main
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "groupcache-node",
         abstract: "Run one swift-groupcache node that serves its groups over TCP.",
         discussion: """
-            Prints "listening <host:port>" on standard output once it accepts connections. Reads commands from \
-            standard input, one per line: "peers <address>,<address>,..." replaces the cluster's members \
-            (host:port each; this node is added if missing) and answers "peers <ID>,<ID>,..." once they are in \
-            use; "stats" prints this node's counters. Exits when \
-            standard input closes, or on SIGTERM or SIGINT.
+            Prints "listening <host:port>" on standard output once it accepts connections. When standard input \
+            is a pipe, reads commands from it, one per line: "peers <address>,<address>,..." replaces the \
+            cluster's members (host:port each; this node is added if missing) and answers "peers <ID>,<ID>,..." \
+            once they are in use; "stats" prints this node's counters; and exits when it closes, so that the \
+            node never outlives the process that started it. Exits on SIGTERM or SIGINT in any case.
             """
     )
 
@@ -151,7 +151,13 @@ struct NodeCommand: AsyncParsableCommand {
             }
             stop.continuation.yield("end of standard input")
         }
-        input.start()
+        // A parent that talks to the node gives it a pipe; a shell's `&` gives it /dev/null (which would end
+        // at once) or the terminal (which would stop the node on its first read): read only from a pipe.
+        if Self.standardInputIsPipe {
+            input.start()
+        } else {
+            log("standard input is not a pipe: commands off; stop the node with SIGTERM or Ctrl-C")
+        }
 
         for await reason in stop.stream {
             log("stopping: \(reason)")
@@ -160,6 +166,12 @@ struct NodeCommand: AsyncParsableCommand {
         await server.shutdown()
         signals.forEach { $0.cancel() }
         log("stopped")
+    }
+
+    /// Whether standard input is a pipe or a FIFO.
+    static var standardInputIsPipe: Bool {
+        var status = stat()
+        return fstat(STDIN_FILENO, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO
     }
 
     static let rings: [String: RingConfiguration] = [

@@ -188,4 +188,37 @@ extension Array {
         #expect(status == 1)
         #expect(message.contains("the address is in use"), "got \(message)")
     }
+
+    /// Started with `&` from a shell, a node's standard input is /dev/null: it must keep serving (not take the end
+    /// of /dev/null for its parent going away) until SIGTERM, which stops it cleanly.
+    @Test func withoutAPipeANodeServesUntilSIGTERM() async throws {
+        let (status, answered, message) = try await offThePool { () throws -> (Int32, Bool, String) in
+            let process = Process()
+            process.executableURL = NodeProcess.productsFolder.appendingPathComponent("groupcache-node")
+            process.arguments = ["--listen", "127.0.0.1:0", "--loader", "synthetic"]
+            let output = Pipe(), errors = Pipe()
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            var first = Data()
+            while !first.contains(0x0A) {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                first.append(chunk)
+            }
+            let line = String(decoding: first, as: UTF8.self)
+            let address = line.hasPrefix("listening ") ? String(line.dropFirst("listening ".count).prefix { $0 != "\n" }) : ""
+            // Long after /dev/null has ended, the node still answers.
+            Thread.sleep(forTimeInterval: 0.3)
+            let answered = process.isRunning && (try? GroupCacheControlTests.runGcctl(["ping", "--node", address]).status) == 0
+            process.terminate()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, answered, message)
+        }
+        #expect(answered)
+        #expect(status == 0)
+        #expect(message.contains("standard input is not a pipe") && message.contains("stopped"), "got \(message)")
+    }
 }

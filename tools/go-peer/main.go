@@ -8,8 +8,8 @@
 // Its loader: "user:<id>" gives a testdata User message, "missing:..." fails with not found, "fail:..." fails,
 // and any other key gives "<key>@<this peer's ID>". Every value has expire 0.
 //
-// It prints "listening <host:port>", then reads commands on standard input, one per line, and answers each with
-// one line:
+// It prints "listening <host:port>", then, when standard input is a pipe, reads commands from it, one per line,
+// and answers each with one line:
 //
 //	peers <host:port>,...     replace the members (this peer is added): "peers <ID>,..."
 //	get <group> <key>         Group.Get: "value <hex>" or "error <message>"
@@ -20,7 +20,7 @@
 //	loads                     how many times the loader ran: "loads <n>"
 //	stats <group>             the group's counters: "stats <name>=<n> ..."
 //
-// It exits when standard input closes, or on SIGTERM or SIGINT.
+// It exits when that pipe closes, so that it never outlives the process that started it, and on SIGTERM or SIGINT.
 //
 // Build: tools/go-peer/build.sh (offline, Debian's golang-go and golang-github-golang-groupcache-dev).
 // Usage: go-peer [-listen 127.0.0.1:0] [-peers host:port,...] [-group name]... [-load-delay-ms n]
@@ -118,10 +118,16 @@ func main() {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	go func() { stop <- fmt.Sprintf("signal %v", <-signals) }()
-	go func() {
-		commands(os.Stdin, out, peerPicker, &loads)
-		stop <- "end of standard input"
-	}()
+	// A parent that talks to the peer gives it a pipe; a shell's & gives it /dev/null (which would end at once)
+	// or the terminal (which would stop the peer on its first read): read only from a pipe.
+	if info, err := os.Stdin.Stat(); err == nil && info.Mode()&os.ModeNamedPipe != 0 {
+		go func() {
+			commands(os.Stdin, out, peerPicker, &loads)
+			stop <- "end of standard input"
+		}()
+	} else {
+		log.Printf("standard input is not a pipe: commands off; stop the peer with SIGTERM or Ctrl-C")
+	}
 	log.Printf("stopping: %s", <-stop)
 	listener.Close()
 }
