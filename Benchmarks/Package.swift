@@ -9,6 +9,7 @@ let package = Package(
     dependencies: [
         .package(name: "swift-groupcache", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         .executableTarget(
@@ -22,15 +23,29 @@ let package = Package(
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Blocking sockets and the floor's echo server, shared by the two executables below.
+        .target(name: "BenchSupport", path: "Sources/BenchSupport"),
         // A plain executable: transport speed against the loopback floor, with context switches, in one run.
         .executableTarget(
             name: "TransportBenchmark",
             dependencies: [
+                "BenchSupport",
                 .product(name: "GroupCache", package: "swift-groupcache"),
                 .product(name: "GroupCacheTCP", package: "swift-groupcache"),
                 .product(name: "GroupCacheWire", package: "swift-groupcache"),
             ],
             path: "Sources/TransportBenchmark"
+        ),
+        // The harness: swift-groupcache against the floor, memcached, Redis and Go groupcache (tools/bench).
+        .executableTarget(
+            name: "groupcache-bench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "GroupCache", package: "swift-groupcache"),
+                .product(name: "GroupCacheTCP", package: "swift-groupcache"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Sources/groupcache-bench"
         ),
     ]
 )

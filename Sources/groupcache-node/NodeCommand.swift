@@ -54,6 +54,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "How long each load waits before it reads, in milliseconds: a stand-in for a slow backend.")
     var loadDelayMs = 0
 
+    @Option(help: "With --loader synthetic: pad (or cut) every value to exactly this many bytes; 0 leaves it as it is.")
+    var valueBytes = 0
+
     @Option(help: "Loaded values expire after this many seconds; 0 means never.")
     var ttlSeconds = 0.0
 
@@ -83,6 +86,7 @@ struct NodeCommand: AsyncParsableCommand {
 
         let delay = Duration.milliseconds(loadDelayMs)
         let ttl = ttlSeconds
+        let size = valueBytes
         let products: ProductDatabase?
         switch loader {
         case "synthetic":
@@ -107,7 +111,7 @@ struct NodeCommand: AsyncParsableCommand {
             let expiry = ttl > 0 ? Date().addingTimeInterval(ttl) : nil
             guard let products else {
                 log("load \(group)/\(key): synthetic")
-                return CacheValue("\(key)@\(me.id)", expiresAt: expiry)
+                return CacheValue(Self.synthetic("\(key)@\(me.id)", bytes: size), expiresAt: expiry)
             }
             guard let row = try products.product(id: key.description) else {
                 log("load \(group)/\(key): not found (\(milliseconds(since: started)))")
@@ -166,6 +170,13 @@ struct NodeCommand: AsyncParsableCommand {
         await server.shutdown()
         signals.forEach { $0.cancel() }
         log("stopped")
+    }
+
+    /// `text` padded with dots or cut to `bytes` bytes; `text` itself when `bytes` is 0.
+    static func synthetic(_ text: String, bytes: Int) -> [UInt8] {
+        let value = Array(text.utf8)
+        guard bytes > 0 else { return value }
+        return Array(value.prefix(bytes)) + [UInt8](repeating: UInt8(ascii: "."), count: max(0, bytes - value.count))
     }
 
     /// Whether standard input is a pipe or a FIFO.

@@ -160,6 +160,14 @@ extension Array {
         #expect(stats.output.contains("users.local_loads 1\n") && stats.output.contains("things.local_loads 0\n"))
     }
 
+    @Test func syntheticValuesHaveTheSizeAsked() async throws {
+        let node = try await NodeProcess.start(arguments: ["--value-bytes", "100"])
+        let got = try await Self.gcctl(["get", "k", "--node", node.address])
+        #expect(got.output == "k@http://\(node.address)" + String(repeating: ".", count: 100 - "k@http://\(node.address)".count) + "\n")
+        let short = try await NodeProcess.start(arguments: ["--value-bytes", "3"])
+        #expect(try await Self.gcctl(["get", "key", "--node", short.address]).output == "key\n")
+    }
+
     @Test func anUnknownGroupExitsWith3() async throws {
         let node = try await NodeProcess.start()
         let run = try await Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])

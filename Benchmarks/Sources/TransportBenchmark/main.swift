@@ -8,6 +8,7 @@
 // Run: cd Benchmarks && swift run -c release TransportBenchmark [seconds per phase, default 3]
 
 import Foundation
+import BenchSupport
 import GroupCache
 import GroupCacheTCP
 import GroupCacheWire
@@ -37,17 +38,6 @@ func makeNode(hotCache: Bool, maxConnections: Int) throws -> (Group, TCPServer, 
     return (group, server, peer, ring)
 }
 
-/// Context switches of every thread of this process so far.
-func contextSwitches() -> Int {
-    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-    return tasks.reduce(0) { total, task in
-        guard let status = try? String(contentsOfFile: "/proc/self/task/\(task)/status", encoding: .utf8) else { return total }
-        return total + status.split(separator: "\n").filter { $0.hasSuffix("") && $0.contains("ctxt_switches") }
-            .compactMap { Int($0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) }
-            .reduce(0, +)
-    }
-}
-
 func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 
 func report(_ name: String, latencies: [Double], switches: Int) {
@@ -64,61 +54,6 @@ func report(_ name: String, requests: Int, seconds: Double, switches: Int) {
         Double(requests) / seconds, requests, Double(switches) / Double(max(1, requests))))
 }
 
-// MARK: The floor: a blocking echo server and client, 64-byte messages.
-
-func blockingConnect(port: Int) -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    var one: Int32 = 1
-    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-    return fd
-}
-
-func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ count: Int) -> Bool {
-    var got = 0
-    while got < count {
-        let n = recv(fd, buffer.baseAddress! + got, count - got, 0)
-        if n <= 0 { return false }
-        got += n
-    }
-    return true
-}
-
-func startEchoServer() -> Int {
-    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    listen(listener, 16)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
-    }
-    Thread {
-        while true {
-            let fd = accept(listener, nil, nil)
-            guard fd >= 0 else { return }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            Thread {
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
-                while readFully(fd, buffer, 64) { _ = send(fd, buffer.baseAddress, 64, Int32(MSG_NOSIGNAL)) }
-                close(fd)
-            }.start()
-        }
-    }.start()
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// Runs `request` back to back for the phase's time and reports its latencies.
 func measureSequentially(_ label: String, _ request: () async throws -> Void) async rethrows {
     var latencies: [Double] = []
@@ -133,14 +68,12 @@ func measureSequentially(_ label: String, _ request: () async throws -> Void) as
     report(label, latencies: latencies, switches: contextSwitches() - switches)
 }
 
-func measureFloor() async {
-    let fd = blockingConnect(port: startEchoServer())
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
-    await measureSequentially("floor: blocking 64-byte TCP round trip") {
-        _ = send(fd, buffer.baseAddress, 64, Int32(MSG_NOSIGNAL))
-        _ = readFully(fd, buffer, 64)
+func measureFloor() async throws {
+    let connection = try BlockingConnection(port: try EchoServer.start(requestBytes: 64, replyBytes: 64))
+    let scratch = [UInt8](repeating: 0x61, count: 64)
+    try await measureSequentially("floor: blocking 64-byte TCP round trip") {
+        try EchoServer.request(connection, requestBytes: 64, replyBytes: 64, scratch: scratch)
     }
-    close(fd)
 }
 
 // MARK: Phases
@@ -200,16 +133,14 @@ func measureSeparateConnections(port: Int, key: CacheKey, connections: Int) {
     for index in 0..<connections {
         done.enter()
         Thread {
-            let fd = blockingConnect(port: port)
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: replyLength, alignment: 8)
             var count = 0
-            while Date() < end {
-                _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard readFully(fd, buffer, replyLength) else { break }
-                count += 1
+            if let connection = try? BlockingConnection(port: port) {
+                while Date() < end {
+                    guard (try? connection.send(request)) != nil, (try? connection.skip(replyLength)) != nil else { break }
+                    count += 1
+                }
             }
             counts.withLock { $0[index] = count }
-            close(fd)
             done.leave()
         }.start()
     }
@@ -250,18 +181,15 @@ func measurePipelinedServer(port: Int, key: CacheKey, depth: Int) {
         Frame.encode(kind: .get, id: UInt32(id), message: GetRequest(group: Array("bench".utf8), key: key.bytes), to: &batch)
     }
     let replyLength = GetResponse(value: value.bytes, expire: 0).encoded().count + FrameHeader.byteCount
-    let fd = blockingConnect(port: port)
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: replyLength * depth, alignment: 8)
+    guard let connection = try? BlockingConnection(port: port) else { return print("cannot connect to \(port)") }
     let end = Date().addingTimeInterval(phaseSeconds)
     let started = Date()
     let switches = contextSwitches()
     var count = 0
     while Date() < end {
-        _ = batch.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard readFully(fd, buffer, replyLength * depth) else { break }
+        guard (try? connection.send(batch)) != nil, (try? connection.skip(replyLength * depth)) != nil else { break }
         count += depth
     }
-    close(fd)
     report("server: 1 connection, \(depth) pipelined, blocking client", requests: count,
         seconds: Date().timeIntervalSince(started), switches: contextSwitches() - switches)
 }
@@ -273,7 +201,7 @@ if onlyConcurrent {
     exit(0)
 }
 print("swift-groupcache transport benchmark: \(phaseSeconds) s per phase, 64-byte values, loopback, 2 cores")
-await measureFloor()
+try await measureFloor()
 try await measureClient(callerRing.owner(of: key)!, key: key)
 try await measureSequential(caller: caller, key: key)
 try await measureConcurrent(caller: caller, keys: ownedKeys, label: "16 callers, pooled client, 1 connection")
