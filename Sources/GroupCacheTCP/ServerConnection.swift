@@ -23,7 +23,9 @@ final class ServerConnection: Sendable {
     private let reader = Mutex([UInt8](repeating: 0, count: ServerConnection.readSize))
     private static let readSize = 64 << 10
 
-    private enum SourceState { case inactive, running, suspended }
+    /// A Dispatch source's state. `cancelled` is final: a cancelled source must never be suspended again, or its
+    /// cancel handler (which closes the descriptors and reports the connection closed) never runs.
+    private enum SourceState { case inactive, running, suspended, cancelled }
 
     private struct Locked {
         var machine: ServerConnectionState
@@ -226,7 +228,7 @@ final class ServerConnection: Sendable {
         switch state.writeState {
         case .inactive: state.writeSource?.activate()
         case .suspended: state.writeSource?.resume()
-        case .running: return
+        case .running, .cancelled: return
         }
         state.writeState = .running
     }
@@ -281,15 +283,15 @@ final class ServerConnection: Sendable {
             switch state.readState {
             case .inactive: state.readSource?.activate()
             case .suspended: state.readSource?.resume()
-            case .running: break
+            case .running, .cancelled: break
             }
             switch state.writeState {
             case .inactive: state.writeSource?.activate()
             case .suspended: state.writeSource?.resume()
-            case .running: break
+            case .running, .cancelled: break
             }
-            state.readState = .running
-            state.writeState = .running
+            state.readState = .cancelled
+            state.writeState = .cancelled
         }
     }
 
@@ -305,6 +307,15 @@ final class ServerConnection: Sendable {
         Socket.close(writeFD)
         Socket.close(fd)
         onClose(self)
+    }
+
+    /// Where the connection stands, for people: its phase, requests in flight, bytes waiting to be written.
+    var status: String {
+        state.withLock { state in
+            "\(state.machine.phase), \(state.machine.inFlight) in flight, \(state.output.count - state.outputOffset) bytes to write"
+                + (state.isClosed ? ", closed (\(state.cancelledSources) of 2 sources cancelled)" : "")
+                + ", reading \(state.readState), writing \(state.writeState)"
+        }
     }
 
     /// Closes the connection if it has been idle, or has held part of a frame, for too long.

@@ -86,6 +86,9 @@ public final class TCPServer: Sendable {
     /// The number of open connections.
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+    /// Each open connection's state, for people: phase, requests in flight, bytes waiting to be written.
+    public var connectionStatus: [String] { state.withLock { Array($0.connections.values) }.map(\.status) }
+
     /// Stops gracefully: stops accepting and reading, answers requests read but not started with UNAVAILABLE,
     /// lets running ones finish (up to ``TCPServerOptions/shutdownTimeout``), writes their replies, and closes.
     public func shutdown() async {

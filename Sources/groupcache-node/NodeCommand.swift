@@ -167,7 +167,14 @@ struct NodeCommand: AsyncParsableCommand {
             log("stopping: \(reason)")
             break
         }
+        let progress = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                log("stopping: waiting for \(server.connectionCount) connections: \(server.connectionStatus.joined(separator: "; "))")
+            }
+        }
         await server.shutdown()
+        progress.cancel()
         signals.forEach { $0.cancel() }
         log("stopped")
     }

@@ -165,4 +165,28 @@ extension Frame {
         await stopped
         #expect(node.server.connectionCount == 0)
     }
+
+    /// Clients that hang up just as the server shuts down: each connection closes from both ends at once, and the
+    /// shutdown must still end. (It once hung for good: a connection closed on end of input had its read source
+    /// suspended again by the shutdown, so the source's cancel handler, which reports the close, never ran.)
+    @Test func clientsHangingUpDuringShutdownDoNotHoldItUp() async throws {
+        for round in 0..<40 {
+            let node = try ServedNode()
+            var connections = try (0..<4).map { _ in try node.connect() }
+            for connection in connections { try connection.send([Frame(kind: .ping, id: 1)]) }
+            for connection in connections { _ = try await connection.nextFrame() }
+            connections.removeAll()  // closes the four sockets
+            let stopped = Atomic(false)
+            Task {
+                await node.server.shutdown()
+                stopped.store(true, ordering: .relaxed)
+            }
+            // Not awaited: a shutdown that never ends must fail the test, not hang it.
+            let deadline = ContinuousClock.now + .seconds(3)
+            while !stopped.load(ordering: .relaxed) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            let finished = stopped.load(ordering: .relaxed)
+            #expect(finished, "round \(round): shutdown still waits for \(node.server.connectionStatus)")
+            if !finished { return }
+        }
+    }
 }
