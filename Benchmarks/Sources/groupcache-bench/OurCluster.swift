@@ -72,6 +72,17 @@ final class OurCluster {
         return total
     }
 
+    /// Runs `body`, then stops the cluster, whether `body` returns or throws.
+    func run(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     func stop() async {
         await server.shutdown()
         for node in nodes { node.stop() }

@@ -32,7 +32,7 @@ enum OurSections {
     static func peerHitsAndMisses(_ settings: Settings, _ report: Report, peer: Bool, miss: Bool) async throws {
         for size in settings.sizes {
             let cluster = try OurCluster(settings: settings, processes: 1, valueBytes: size, hotCache: false, label: "peer-\(size)")
-            do {
+            try await cluster.run {
                 let owner = cluster.remotes[0]
                 let keys = cluster.keys(64, ownedBy: owner, prefix: "k\(size)-")
                 for key in keys { _ = try await cluster.group.get(key) }
@@ -63,11 +63,7 @@ enum OurSections {
                     row.notes["loads"] = "\(try await cluster.loads() - before)"
                     report.add(row)
                 }
-            } catch {
-                await cluster.stop()
-                throw error
             }
-            await cluster.stop()
         }
     }
 
@@ -76,7 +72,7 @@ enum OurSections {
     static func herd(_ settings: Settings, _ report: Report) async throws -> [Int: Int] {
         let cluster = try OurCluster(settings: settings, processes: 2, valueBytes: 64, loadDelayMs: 100, hotCache: true, label: "herd")
         var loadsBySize: [Int: Int] = [:]
-        do {
+        try await cluster.run {
             for size in settings.herdSizes {
                 let key = CacheKey("herd-\(size)-\(UInt32.random(in: 0...UInt32.max))")
                 let before = try await cluster.loads()
@@ -102,11 +98,7 @@ enum OurSections {
                 row.notes["last_reply_ms"] = String(format: "%.1f", lastReply.seconds * 1000)
                 report.add(row)
             }
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
         return loadsBySize
     }
 
@@ -117,7 +109,7 @@ enum OurSections {
         let cluster = try OurCluster(
             settings: settings, processes: 2, valueBytes: 64, loadDelayMs: 1, hotCache: true, cacheBytes: 8 << 20,
             label: "mixed")
-        do {
+        try await cluster.run {
             let zipf = Zipf(count: keyCount, exponent: 0.99)
             let keys = (0..<keyCount).map { CacheKey("item:\($0)") }
             let group = cluster.group
@@ -132,11 +124,7 @@ enum OurSections {
             row.notes["hit_ratio"] = String(format: "%.3f", 1 - Double(loads) / Double(max(1, sample.latencies.count)))
             row.notes["loads"] = "\(loads)"
             report.add(row)
-        } catch {
-            await cluster.stop()
-            throw error
         }
-        await cluster.stop()
     }
 
     /// Memory: one node process with a cache budget, filled past it with 4 KiB values; its resident memory.
