@@ -75,7 +75,10 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) async throws -> (value: Value, role: Role) {
         let (flight, role) = flights.withLock { flights -> (Flight, Role) in
-            if let running = flights[key] { return (running, .follower) }
+            if let running = flights[key] {
+                running.followerJoined()
+                return (running, .follower)
+            }
             let flight = Flight(commit: commit)
             flights[key] = flight
             return (flight, .leader)
@@ -102,6 +105,95 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
 
     /// Detaches the flight for `key`, if one is running: its waiters still get its result, but its `commit`
     /// does not run, and the next caller for `key` starts a new operation.
+    /// Like ``value(for:deadline:timeLimit:operation:commit:)``, but a leader first runs `attempt` in its own
+    /// task, which saves a task, a continuation and a thread hop per flight: for work that is cheap to try twice,
+    /// such as a fetch from a peer (whose owner loads once however often it is asked).
+    ///
+    /// `attempt` gets the time it must finish by: the leader's deadline, capped by `timeLimit`. When it returns,
+    /// the flight ends with its value. When it throws:
+    /// - if the leader has left (cancelled, or its deadline passed) while followers wait, `operation` runs for them
+    ///   in a task of its own, as in ``value(for:deadline:timeLimit:operation:commit:)``, and the leader gets
+    ///   `CancellationError` or ``DeadlineExceededError``;
+    /// - if `handsOver` says the error is one `operation` may yet turn into a value (a peer that failed, when a
+    ///   local load can serve), `operation` runs in a task of its own and the leader waits for it like a follower;
+    /// - otherwise the flight ends with the error (``OperationTimedOutError`` if `timeLimit` passed).
+    public func value(
+        for key: Key,
+        deadline: ContinuousClock.Instant?,
+        timeLimit: Duration? = nil,
+        attempt: @Sendable (_ finishBy: ContinuousClock.Instant) async throws -> Value,
+        handsOver: @Sendable (any Error) -> Bool,
+        operation: @escaping @Sendable () async throws -> Value,
+        commit: @escaping @Sendable (Result<Value, any Error>) -> Void
+    ) async throws -> (value: Value, role: Role) {
+        let (flight, role) = flights.withLock { flights -> (Flight, Role) in
+            if let running = flights[key] {
+                running.followerJoined()
+                return (running, .follower)
+            }
+            let flight = Flight(commit: commit)
+            flights[key] = flight
+            return (flight, .leader)
+        }
+        guard role == .leader else { return (try await flight.wait(deadline: deadline, timers: timers), role) }
+
+        let limit = timeLimit.map { ContinuousClock.now + $0 }
+        let finishBy = [deadline, limit].compactMap { $0 }.min() ?? .now + .seconds(365 * 86_400)
+        let error: any Error
+        do {
+            let value = try await attempt(finishBy)
+            finish(flight, for: key, with: .success(value))
+            return (value, role)
+        } catch let thrown {
+            error = thrown
+        }
+        let now = ContinuousClock.now
+        let limitPassed = limit.map { now >= $0 } ?? false
+        let leaderLeft = Task.isCancelled || (!limitPassed && deadline.map { now >= $0 } ?? false)
+        if leaderLeft {
+            // Followers joined under the flights lock, so none can join unseen between this check and the end.
+            let followers = flights.withLock { flights -> Bool in
+                guard flights[key] === flight else { return false }
+                if flight.hasFollowers { return true }
+                flights.removeValue(forKey: key)
+                return false
+            }
+            let leaderError: any Error = Task.isCancelled ? CancellationError() : DeadlineExceededError()
+            if followers {
+                handOver(flight, for: key, timeLimit: timeLimit, operation: operation)
+            } else {
+                flight.finish(with: .failure(leaderError))
+            }
+            throw leaderError
+        }
+        if limitPassed {
+            finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit ?? .zero)))
+        } else if handsOver(error) {
+            handOver(flight, for: key, timeLimit: timeLimit, operation: operation)
+        } else {
+            finish(flight, for: key, with: .failure(error))
+        }
+        return (try await flight.wait(deadline: deadline, timers: timers), role)
+    }
+
+    /// Runs `operation` for `flight` in a task of its own, under `timeLimit`.
+    private func handOver(
+        _ flight: Flight, for key: Key, timeLimit: Duration?, operation: @escaping @Sendable () async throws -> Value
+    ) {
+        let work = Task {
+            let result: Result<Value, any Error>
+            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            self.finish(flight, for: key, with: result)
+        }
+        if let timeLimit {
+            let token = timers.schedule(at: .now + timeLimit) {
+                work.cancel()
+                self.finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit)))
+            }
+            flight.setTimer(token, on: timers)
+        }
+    }
+
     public func forget(_ key: Key) {
         flights.withLock { _ = $0.removeValue(forKey: key) }
     }
@@ -139,6 +231,7 @@ extension SingleFlight {
             /// Waiters that left before they could register: cancelled or past their deadline.
             var departed: [Int: any Error] = [:]
             var nextID = 0
+            var followers = 0
         }
 
         let commit: @Sendable (Result<Value, any Error>) -> Void
@@ -173,6 +266,12 @@ extension SingleFlight {
         }
 
         var waiterCount: Int { state.withLock { $0.waiters.count } }
+
+        /// Counts a follower; called under the flights lock, when it picks this flight up.
+        func followerJoined() { state.withLock { $0.followers += 1 } }
+
+        /// Whether any follower has picked this flight up.
+        var hasFollowers: Bool { state.withLock { $0.followers > 0 } }
 
         /// Resumes one waiter with `error`, or records that it left if it has not registered yet.
         private func depart(_ id: Int, with error: any Error) {
