@@ -22,7 +22,9 @@ final class ClientConnection: Sendable {
     /// is safe to send again on another connection.
     struct ClosedBeforeWrite: Error {}
 
-    private typealias Waiter = CheckedContinuation<Frame, any Error>
+    /// Unsafe rather than checked (one allocation fewer per request): every waiter lives in `pending` and is
+    /// resumed only by whoever removes it from there under the state lock, so exactly once.
+    private typealias Waiter = UnsafeContinuation<Frame, any Error>
 
     private struct Pending {
         var waiter: Waiter
@@ -114,7 +116,7 @@ final class ClientConnection: Sendable {
     ) async throws -> Frame {
         let slot = Mutex<UInt32?>(nil)
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (waiter: Waiter) in
+            try await withUnsafeThrowingContinuation { (waiter: Waiter) in
                 let registered = state.withLock { state -> Result<UInt32, any Error> in
                     guard state.closeReason == nil else { return .failure(ClosedBeforeWrite()) }
                     if Task.isCancelled { return .failure(CancellationError()) }
