@@ -396,14 +396,15 @@ private func appendPacked<Message>(
 ) {
     let count = withUnsafePointer(to: &message) { size($0) }
     guard count > 0 else { return }
-    // Packed straight into the buffer's tail: a large value is then written once, not packed into an array of
-    // its own (a fresh allocation, page faults and all) and copied over.
-    let start = buffer.count
-    buffer.append(contentsOf: repeatElement(0, count: count))
-    let packed = buffer.withUnsafeMutableBufferPointer { out in
-        withUnsafePointer(to: &message) { pack($0, out.baseAddress! + start) }
+    let packed = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+        initialized = withUnsafePointer(to: &message) { pack($0, out.baseAddress) }
     }
-    precondition(packed == count, "protobuf-c packed \(packed) bytes; it promised \(count)")
+    precondition(packed.count == count, "protobuf-c packed \(packed.count) bytes; it promised \(count)")
+    if buffer.isEmpty {
+        buffer = packed
+    } else {
+        buffer.append(contentsOf: packed)
+    }
 }
 
 /// Unpacks `bytes` with protobuf-c under a decode budget, hands the unpacked struct to `read`, and frees it.
