@@ -185,7 +185,7 @@ final class ClientConnection: Sendable {
                 }
                 switch result {
                 case .bytes(let count):
-                    reader.scratch.withUnsafeBytes { reader.parser.append(contentsOf: $0[..<count]) }
+                    reader.scratch.withUnsafeBytes { reader.parser.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
                     if count < reader.scratch.count { break readLoop }
                 case .wouldBlock:
                     break readLoop

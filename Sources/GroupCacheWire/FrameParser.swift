@@ -48,15 +48,23 @@ public struct FrameParser: Sendable {
         }
     }
 
-    /// Adds bytes received from the stream, copying them.
-    public mutating func append(contentsOf chunk: some Sequence<UInt8>) {
+    /// Adds bytes received from the stream, copying them: what a connection calls with the bytes of one read.
+    ///
+    /// Concrete rather than generic: a generic parameter is not specialised across the module boundary, and
+    /// every read then went through the standard library's generic sequence copy.
+    public mutating func append(contentsOf bytes: UnsafeRawBufferPointer) {
         if readIndex == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             readIndex = 0
         } else {
             compactIfWorthwhile()
         }
-        buffer.append(contentsOf: chunk)
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Adds bytes received from the stream, copying them.
+    public mutating func append(contentsOf chunk: some Sequence<UInt8>) {
+        append(Array(chunk))
     }
 
     /// Returns the next complete frame, or `nil` if the buffered bytes do not yet hold one.
