@@ -79,37 +79,11 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         operation: @escaping @Sendable () async throws -> Value,
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) async throws -> (value: Value, role: Role) {
-        let (flight, role) = flights.withLock { flights -> (Flight, Role) in
-            if let running = flights[key] {
-                running.followerJoined()
-                return (running, .follower)
-            }
-            let flight = Flight(commit: commit)
-            flights[key] = flight
-            return (flight, .leader)
-        }
-        if role == .leader {
-            // Task.immediate runs the operation on this thread up to its first suspension (a cache check, then
-            // the write of a peer request, say) instead of waking another thread to start it: one hop fewer.
-            let work = Task.immediate {
-                let result: Result<Value, any Error>
-                do { result = .success(try await operation()) } catch { result = .failure(error) }
-                self.finish(flight, for: key, with: result)
-            }
-            if let timeLimit {
-                // Cancelled by `finish` when the operation ends first, so no timer outlives its flight.
-                let token = timers.schedule(at: .now + timeLimit) {
-                    work.cancel()
-                    self.finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit)))
-                }
-                flight.setTimer(token, on: timers)
-            }
-        }
+        let (flight, role) = join(key, commit: commit)
+        if role == .leader { launch(flight, for: key, timeLimit: timeLimit, immediately: true, operation: operation) }
         return (try await flight.wait(deadline: deadline, timers: timers), role)
     }
 
-    /// Detaches the flight for `key`, if one is running: its waiters still get its result, but its `commit`
-    /// does not run, and the next caller for `key` starts a new operation.
     /// Like ``value(for:deadline:timeLimit:operation:commit:)``, but a leader first runs `attempt` in its own
     /// task, which saves a task, a continuation and a thread hop per flight: for work that is cheap to try twice,
     /// such as a fetch from a peer (whose owner loads once however often it is asked).
@@ -132,15 +106,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         operation: @escaping @Sendable () async throws -> Value,
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) async throws -> (value: Value, role: Role) {
-        let (flight, role) = flights.withLock { flights -> (Flight, Role) in
-            if let running = flights[key] {
-                running.followerJoined()
-                return (running, .follower)
-            }
-            let flight = Flight(commit: commit)
-            flights[key] = flight
-            return (flight, .leader)
-        }
+        let (flight, role) = join(key, commit: commit)
         guard role == .leader else { return (try await flight.wait(deadline: deadline, timers: timers), role) }
 
         let limit = timeLimit.map { ContinuousClock.now + $0 }
@@ -155,18 +121,19 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         }
         let now = ContinuousClock.now
         let limitPassed = limit.map { now >= $0 } ?? false
-        let leaderLeft = Task.isCancelled || (!limitPassed && deadline.map { now >= $0 } ?? false)
-        if leaderLeft {
-            // Followers joined under the flights lock, so none can join unseen between this check and the end.
+        let cancelled = Task.isCancelled
+        if cancelled || (!limitPassed && deadline.map { now >= $0 } ?? false) {
+            // The leader has left. Followers joined under the flights lock, so none can join unseen between
+            // this check and the flight's end.
             let followers = flights.withLock { flights -> Bool in
                 guard flights[key] === flight else { return false }
                 if flight.hasFollowers { return true }
                 flights.removeValue(forKey: key)
                 return false
             }
-            let leaderError: any Error = Task.isCancelled ? CancellationError() : DeadlineExceededError()
+            let leaderError: any Error = cancelled ? CancellationError() : DeadlineExceededError()
             if followers {
-                handOver(flight, for: key, timeLimit: timeLimit, operation: operation)
+                launch(flight, for: key, timeLimit: timeLimit, immediately: false, operation: operation)
             } else {
                 flight.finish(with: .failure(leaderError))
             }
@@ -175,24 +142,44 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         if limitPassed {
             finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit ?? .zero)))
         } else if handsOver(error) {
-            handOver(flight, for: key, timeLimit: timeLimit, operation: operation)
+            launch(flight, for: key, timeLimit: timeLimit, immediately: false, operation: operation)
         } else {
             finish(flight, for: key, with: .failure(error))
         }
         return (try await flight.wait(deadline: deadline, timers: timers), role)
     }
 
-    /// Runs `operation` for `flight` in a task of its own, under `timeLimit`.
+    /// Joins the flight for `key`, or starts one with `commit` and makes the caller its leader. Followers are
+    /// counted under the flights lock, so a leader that leaves early sees every one that joined.
     @inlinable
-    func handOver(
-        _ flight: Flight, for key: Key, timeLimit: Duration?, operation: @escaping @Sendable () async throws -> Value
+    func join(_ key: Key, commit: @escaping @Sendable (Result<Value, any Error>) -> Void) -> (Flight, Role) {
+        flights.withLock { flights -> (Flight, Role) in
+            if let running = flights[key] {
+                running.followerJoined()
+                return (running, .follower)
+            }
+            let flight = Flight(commit: commit)
+            flights[key] = flight
+            return (flight, .leader)
+        }
+    }
+
+    /// Runs `operation` for `flight` in a task of its own, cancelled when `timeLimit` passes. `immediately` starts
+    /// that task on this thread up to its first suspension (a cache check, then the write of a peer request, say)
+    /// instead of waking another thread for it: one hop fewer.
+    @inlinable
+    func launch(
+        _ flight: Flight, for key: Key, timeLimit: Duration?, immediately: Bool,
+        operation: @escaping @Sendable () async throws -> Value
     ) {
-        let work = Task {
+        let run: @Sendable () async -> Void = {
             let result: Result<Value, any Error>
             do { result = .success(try await operation()) } catch { result = .failure(error) }
             self.finish(flight, for: key, with: result)
         }
+        let work = immediately ? Task.immediate(operation: run) : Task(operation: run)
         if let timeLimit {
+            // Cancelled by `finish` when the operation ends first, so no timer outlives its flight.
             let token = timers.schedule(at: .now + timeLimit) {
                 work.cancel()
                 self.finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit)))
@@ -201,6 +188,8 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         }
     }
 
+    /// Detaches the flight for `key`, if one is running: its waiters still get its result, but its `commit`
+    /// does not run, and the next caller for `key` starts a new operation.
     @inlinable
     public func forget(_ key: Key) {
         flights.withLock { _ = $0.removeValue(forKey: key) }
@@ -242,7 +231,7 @@ extension SingleFlight {
             /// Waiters that left before they could register: cancelled or past their deadline.
             @usableFromInline var departed: [Int: any Error] = [:]
             @usableFromInline var nextID = 0
-            @usableFromInline var followers = 0
+            @usableFromInline var hasFollowers = false
 
             @inlinable init() {}
         }
@@ -285,11 +274,11 @@ extension SingleFlight {
 
         /// Counts a follower; called under the flights lock, when it picks this flight up.
         @inlinable
-        func followerJoined() { state.withLock { $0.followers += 1 } }
+        func followerJoined() { state.withLock { $0.hasFollowers = true } }
 
         /// Whether any follower has picked this flight up.
         @inlinable
-        var hasFollowers: Bool { state.withLock { $0.followers > 0 } }
+        var hasFollowers: Bool { state.withLock { $0.hasFollowers } }
 
         /// Resumes one waiter with `error`, or records that it left if it has not registered yet.
         @inlinable
