@@ -29,22 +29,17 @@ public final class TCPNodeClient: Sendable {
     /// - Throws: ``GroupCacheError`` with `notFound`, `loadFailed`, `noSuchGroup`, `peerUnavailable` (the node
     ///   is down or refused), `deadlineExceeded`.
     public func get(_ key: CacheKey, group: String, timeout: Duration = .seconds(10)) async throws -> CacheValue {
-        let request = GetRequest(group: Array(group.utf8), key: key.bytes)
-        let reply = try await send(.get, request, expecting: .getReply, timeout: timeout)
-        let response = try GetResponse.decode(from: reply.payload)
-        return CacheValue(response.value, expiryNanoseconds: response.expire)
+        try await client.get(group: group, key: key, flags: .route, deadline: .now + timeout)
     }
 
     /// Stores `value` under `key` in `group` on every node, owner first.
     public func set(_ key: CacheKey, to value: CacheValue, group: String, timeout: Duration = .seconds(10)) async throws {
-        let request = SetRequest(group: Array(group.utf8), key: key.bytes, value: value.bytes, expire: value.expiryNanoseconds)
-        _ = try await send(.set, request, expecting: .setReply, timeout: timeout)
+        try await client.set(group: group, key: key, value: value, flags: .route, deadline: .now + timeout)
     }
 
     /// Removes `key` from `group` on every node, owner first.
     public func remove(_ key: CacheKey, group: String, timeout: Duration = .seconds(10)) async throws {
-        let request = RemoveRequest(group: Array(group.utf8), key: key.bytes)
-        _ = try await send(.remove, request, expecting: .removeReply, timeout: timeout)
+        try await client.remove(group: group, key: key, flags: .route, deadline: .now + timeout)
     }
 
     /// Returns each group's counters at the node.
@@ -58,21 +53,8 @@ public final class TCPNodeClient: Sendable {
     /// Sends a PING and returns how long the PONG took.
     public func ping(timeout: Duration = .seconds(10)) async throws -> Duration {
         let started = ContinuousClock.now
-        let reply = try await client.pool.request(deadline: .now + timeout) { id, buffer in
-            Frame.encode(kind: .ping, id: id, to: &buffer)
-        }
-        guard reply.kind == .pong else { throw client.failure(from: reply, for: .ping) }
+        try await client.ping(deadline: .now + timeout)
         return ContinuousClock.now - started
-    }
-
-    private func send(
-        _ kind: FrameKind, _ message: some WireMessage, expecting reply: FrameKind, timeout: Duration
-    ) async throws -> Frame {
-        let frame = try await client.pool.request(deadline: .now + timeout) { id, buffer in
-            Frame.encode(kind: kind, flags: .route, id: id, message: message, to: &buffer)
-        }
-        guard frame.kind == reply else { throw client.failure(from: frame, for: kind) }
-        return frame
     }
 }
 

@@ -21,9 +21,12 @@ final class TCPPeerClient: PeerClient {
     }
 
     func get(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws -> CacheValue {
-        let request = GetRequest(group: Array(group.utf8), key: key.bytes)
-        let reply = try await send(.get, request, deadline: deadline)
-        guard reply.kind == .getReply else { throw unexpected(reply, for: .get) }
+        try await get(group: group, key: key, flags: [], deadline: deadline)
+    }
+
+    /// GET with `flags`: ROUTE for ``TCPNodeClient``, none between peers.
+    func get(group: String, key: CacheKey, flags: FrameFlags, deadline: ContinuousClock.Instant) async throws -> CacheValue {
+        let reply = try await send(.get, GetRequest(group: Array(group.utf8), key: key.bytes), flags: flags, deadline: deadline)
         do {
             let response = try GetResponse.decode(from: reply.payload)
             return CacheValue(response.value, expiryNanoseconds: response.expire)
@@ -33,22 +36,29 @@ final class TCPPeerClient: PeerClient {
     }
 
     func set(group: String, key: CacheKey, value: CacheValue, deadline: ContinuousClock.Instant) async throws {
+        try await set(group: group, key: key, value: value, flags: [], deadline: deadline)
+    }
+
+    /// SET with `flags`.
+    func set(group: String, key: CacheKey, value: CacheValue, flags: FrameFlags, deadline: ContinuousClock.Instant) async throws {
         let request = SetRequest(group: Array(group.utf8), key: key.bytes, value: value.bytes, expire: value.expiryNanoseconds)
-        let reply = try await send(.set, request, deadline: deadline)
-        guard reply.kind == .setReply else { throw unexpected(reply, for: .set) }
+        _ = try await send(.set, request, flags: flags, deadline: deadline)
     }
 
     func remove(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws {
-        let reply = try await send(.remove, RemoveRequest(group: Array(group.utf8), key: key.bytes), deadline: deadline)
-        guard reply.kind == .removeReply else { throw unexpected(reply, for: .remove) }
+        try await remove(group: group, key: key, flags: [], deadline: deadline)
+    }
+
+    /// REMOVE with `flags`.
+    func remove(group: String, key: CacheKey, flags: FrameFlags, deadline: ContinuousClock.Instant) async throws {
+        _ = try await send(.remove, RemoveRequest(group: Array(group.utf8), key: key.bytes), flags: flags, deadline: deadline)
     }
 
     func removeKeys(group: String, keys: [CacheKey], deadline: ContinuousClock.Instant) async throws {
         if !removeKeysUnsupported.load(ordering: .relaxed) {
             let request = RemoveKeysRequest(group: Array(group.utf8), keys: keys.map(\.bytes))
             do {
-                let reply = try await send(.removeKeys, request, deadline: deadline)
-                guard reply.kind == .removeKeysReply else { throw unexpected(reply, for: .removeKeys) }
+                _ = try await send(.removeKeys, request, deadline: deadline)
                 return
             } catch let error as GroupCacheError where error.code == .unsupported {
                 removeKeysUnsupported.store(true, ordering: .relaxed)
@@ -65,21 +75,36 @@ final class TCPPeerClient: PeerClient {
 
     /// Asks the peer for its stats.
     func stats(deadline: ContinuousClock.Instant) async throws -> StatsResponse {
-        let reply = try await pool.request(deadline: deadline) { id, buffer in Frame.encode(kind: .stats, id: id, to: &buffer) }
-        guard reply.kind == .statsReply else { throw unexpected(reply, for: .stats) }
+        let reply = try await send(.stats, deadline: deadline) { id, buffer in Frame.encode(kind: .stats, id: id, to: &buffer) }
         return try StatsResponse.decode(from: reply.payload)
     }
 
-    private func send(_ kind: FrameKind, _ message: some WireMessage, deadline: ContinuousClock.Instant) async throws -> Frame {
-        let reply = try await pool.request(deadline: deadline) { id, buffer in
-            Frame.encode(kind: kind, id: id, message: message, to: &buffer)
+    /// Sends a PING and waits for the PONG.
+    func ping(deadline: ContinuousClock.Instant) async throws {
+        _ = try await send(.ping, deadline: deadline) { id, buffer in Frame.encode(kind: .ping, id: id, to: &buffer) }
+    }
+
+    /// Sends a `kind` request carrying `message` and returns its successful reply.
+    private func send(
+        _ kind: FrameKind, _ message: some WireMessage, flags: FrameFlags = [], deadline: ContinuousClock.Instant
+    ) async throws -> Frame {
+        try await send(kind, deadline: deadline) { id, buffer in
+            Frame.encode(kind: kind, flags: flags, id: id, message: message, to: &buffer)
         }
-        if reply.kind == .error { throw error(from: reply) }
+    }
+
+    /// Sends the `kind` request that `encode` writes and returns its reply, which must be `kind`'s reply; an
+    /// ERROR becomes its ``GroupCacheError``, any other kind a protocol error.
+    private func send(
+        _ kind: FrameKind, deadline: ContinuousClock.Instant, encode: (UInt32, inout [UInt8]) -> Void
+    ) async throws -> Frame {
+        let reply = try await pool.request(deadline: deadline, encode: encode)
+        guard reply.kind == kind.reply else { throw failure(from: reply, for: kind) }
         return reply
     }
 
     /// The error for `reply` to a `kind` request that did not succeed: its ERROR decoded, or a protocol error.
-    func failure(from reply: Frame, for kind: FrameKind) -> GroupCacheError {
+    private func failure(from reply: Frame, for kind: FrameKind) -> GroupCacheError {
         reply.kind == .error ? error(from: reply) : unexpected(reply, for: kind)
     }
 
