@@ -4,7 +4,8 @@ import GroupCacheWire
 /// Answers peers' requests with a node's groups: decodes a request frame, runs it, and encodes the reply frame.
 ///
 /// Work that needs no waiting (a cache hit, a local write, a ping, stats) is answered by ``answerAtOnce(_:into:)``
-/// on the thread that read the frame; the rest (a load, a routed write) by ``answer(_:)``.
+/// on the thread that read the frame; the rest (a load, a routed request) by ``answer(_:id:)``, which gets a
+/// missed GET already decoded.
 ///
 /// Without ROUTE a request is served by this node whatever its ring says (a get loads here, writes touch only this
 /// node's caches), so a request is never forwarded twice. With ROUTE, which only clients set, it runs as the
@@ -19,8 +20,14 @@ struct RequestHandler: Sendable {
         case answered
         /// The reply (an ERROR) was appended, and the connection must close after it.
         case answeredThenClose
-        /// The request needs ``answer(_:)``.
-        case needsWaiting
+        /// The request needs ``answer(_:id:)``.
+        case needsWaiting(Waiting)
+    }
+
+    /// A request that waits: a peer's GET that missed, already decoded, or a routed request, not yet decoded.
+    enum Waiting: Sendable {
+        case load(Group, CacheKey)
+        case routed(Frame)
     }
 
     /// Appends the reply to `frame` to `buffer` if it can be given without waiting.
@@ -33,24 +40,25 @@ struct RequestHandler: Sendable {
             case .stats:
                 Frame.encode(kind: .statsReply, id: id, message: statsResponse(), to: &buffer)
             case .get:
-                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
                 let request = try GetRequest.decode(from: frame.payload)
                 let group = try group(request.group)
-                guard let value = group.serveCachedGet(CacheKey(bytes: request.key)) else { return .needsWaiting }
+                let key = CacheKey(bytes: request.key)
+                guard let value = group.serveCachedGet(key) else { return .needsWaiting(.load(group, key)) }
                 appendValue(value, id: id, to: &buffer)
             case .set:
-                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
                 let request = try SetRequest.decode(from: frame.payload)
                 try group(request.group).serveSet(
                     CacheKey(bytes: request.key), value: CacheValue(request.value, expiryNanoseconds: request.expire))
                 Frame.encode(kind: .setReply, id: id, to: &buffer)
             case .remove:
-                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
                 let request = try RemoveRequest.decode(from: frame.payload)
                 try group(request.group).serveRemove(CacheKey(bytes: request.key))
                 Frame.encode(kind: .removeReply, id: id, to: &buffer)
             case .removeKeys:
-                guard !frame.flags.contains(.route) else { return .needsWaiting }
+                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
                 let request = try RemoveKeysRequest.decode(from: frame.payload, limits: limits)
                 try group(request.group).serveRemoveKeys(request.keys.map { CacheKey(bytes: $0) })
                 Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
@@ -67,24 +75,32 @@ struct RequestHandler: Sendable {
         }
     }
 
-    /// Returns the reply to `frame`, waiting for a load or a routed write; `close` is set when the request broke
-    /// the protocol.
-    func answer(_ frame: Frame) async -> (reply: [UInt8], close: Bool) {
+    /// Returns the reply to request `id` that ``answerAtOnce(_:into:)`` left waiting: a load, or a routed request;
+    /// `close` is set when the request broke the protocol.
+    func answer(_ waiting: Waiting, id: UInt32) async -> (reply: [UInt8], close: Bool) {
+        switch waiting {
+        case .load(let group, let key):
+            var buffer: [UInt8] = []
+            do {
+                appendValue(try await group.serveLoad(key, deadline: .now + group.options.loadTimeout), id: id, to: &buffer)
+            } catch {
+                appendError(error, id: id, to: &buffer)
+            }
+            return (buffer, false)
+        case .routed(let frame):
+            return await answerRouted(frame)
+        }
+    }
+
+    /// Decodes and runs a request with ROUTE, as the public API does on this node.
+    private func answerRouted(_ frame: Frame) async -> (reply: [UInt8], close: Bool) {
         var buffer: [UInt8] = []
         let id = frame.id
         do {
             switch frame.kind {
             case .get:
                 let request = try GetRequest.decode(from: frame.payload)
-                let group = try group(request.group)
-                let key = CacheKey(bytes: request.key)
-                let value =
-                    if frame.flags.contains(.route) {
-                        try await group.get(key)
-                    } else {
-                        try await group.serveLoad(key, deadline: .now + group.options.loadTimeout)
-                    }
-                appendValue(value, id: id, to: &buffer)
+                appendValue(try await group(request.group).get(CacheKey(bytes: request.key)), id: id, to: &buffer)
             case .set:
                 let request = try SetRequest.decode(from: frame.payload)
                 try await group(request.group).set(

@@ -119,10 +119,10 @@ final class ServerConnection: Sendable {
                 case .answeredThenClose:
                     closeAfter = true
                     break loop
-                case .needsWaiting:
+                case .needsWaiting(let waiting):
                     let handler = self.handler
                     Task { [self] in
-                        let (reply, close) = await handler.answer(frame)
+                        let (reply, close) = await handler.answer(waiting, id: frame.id)
                         send(reply)
                         if close || finished() { closeAfterFlushing() }
                     }
