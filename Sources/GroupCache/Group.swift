@@ -142,22 +142,13 @@ public final class Group: Sendable {
             guard let attempt else {
                 return try await flights.value(
                     for: key, deadline: deadline, timeLimit: loadTimeout,
-                    operation: {
-                        // Another flight may have filled the cache between our miss and this flight's start.
-                        if let value = self.cachedValue(forKey: key) { return Loaded(value: value, tier: nil) }
-                        self.counters.loadsDeduped.increment()
-                        return try await fill(ContinuousClock.now + loadTimeout)
-                    },
+                    operation: { try await self.fillUnlessCached(key) { try await fill(ContinuousClock.now + loadTimeout) } },
                     commit: commit
                 ).value.value
             }
             return try await flights.value(
                 for: key, deadline: deadline, timeLimit: loadTimeout,
-                attempt: { finishBy in
-                    if let value = self.cachedValue(forKey: key) { return Loaded(value: value, tier: nil) }
-                    self.counters.loadsDeduped.increment()
-                    return try await attempt(finishBy)
-                },
+                attempt: { finishBy in try await self.fillUnlessCached(key) { try await attempt(finishBy) } },
                 handsOver: { !GroupCacheError.isCallerVisible($0) },
                 operation: { try await fill(ContinuousClock.now + loadTimeout) },
                 commit: commit
@@ -169,6 +160,14 @@ public final class Group: Sendable {
                 isPeerRequest ? .loadFailed : .deadlineExceeded,
                 "load of \(key) in group \(name) timed out after \(error.limit) (the group's load timeout)")
         }
+    }
+
+    /// Runs `fill` for a flight that starts now, unless another flight filled the cache between this caller's
+    /// miss and now.
+    private func fillUnlessCached(_ key: CacheKey, _ fill: () async throws -> Loaded) async throws -> Loaded {
+        if let value = cachedValue(forKey: key) { return Loaded(value: value, tier: nil) }
+        counters.loadsDeduped.increment()
+        return try await fill()
     }
 
     /// Asks `owner` for `key` once, by `deadline` (capped by the peer timeout).
