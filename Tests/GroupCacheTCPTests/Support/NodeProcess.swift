@@ -74,33 +74,25 @@ final class NodeProcess: Sendable {
 /// API (get, remove) rather than serving only itself.
 struct NodeClient {
     let client: TCPPeerClient
-    let group: [UInt8]
+    let group: String
 
     init(_ node: NodeProcess, group: String = "things") throws {
         client = try TCPPeerClient(peer: Peer(id: node.address, address: node.address), options: TCPClientOptions())
-        self.group = Array(group.utf8)
+        self.group = group
     }
 
     func get(_ key: String, timeout: Duration = .seconds(10)) async throws -> GetResponse {
-        let request = GetRequest(group: group, key: Array(key.utf8))
-        let reply = try await client.pool.request(deadline: .now + timeout) { id, buffer in
-            Frame.encode(kind: .get, flags: .route, id: id, message: request, to: &buffer)
-        }
-        guard reply.kind == .getReply else { throw NodeProcess.Failure("GET \(key): \(reply.kind)") }
-        return try GetResponse.decode(from: reply.payload)
+        let value = try await client.get(group: group, key: CacheKey(key), flags: .route, deadline: .now + timeout)
+        return GetResponse(value: value.bytes, expire: value.expiryNanoseconds)
     }
 
     func remove(_ key: String) async throws {
-        let request = RemoveRequest(group: group, key: Array(key.utf8))
-        let reply = try await client.pool.request(deadline: .now + .seconds(10)) { id, buffer in
-            Frame.encode(kind: .remove, flags: .route, id: id, message: request, to: &buffer)
-        }
-        guard reply.kind == .removeReply else { throw NodeProcess.Failure("REMOVE \(key): \(reply.kind)") }
+        try await client.remove(group: group, key: CacheKey(key), flags: .route, deadline: .now + .seconds(10))
     }
 
     func stats() async throws -> StatsResponse.Group {
         let stats = try await client.stats(deadline: .now + .seconds(10))
-        guard let group = stats.groups.first(where: { $0.name == group }) else {
+        guard let group = stats.groups.first(where: { $0.name == Array(self.group.utf8) }) else {
             throw NodeProcess.Failure("no stats for the group")
         }
         return group
