@@ -80,8 +80,10 @@ public final class Group: Sendable {
             return try await load(
                 key, deadline: deadline, isPeerRequest: false, in: remoteFlights,
                 attempt: { finishBy in try await self.fetchOnce(key, from: owner, deadline: finishBy) }
-            ) { loadDeadline in
-                try await self.fetch(key, from: owner, loadDeadline: loadDeadline)
+            ) { loadDeadline, failedFetch in
+                // After a failed fetch, straight to the local loader: asking the peer again would wait again.
+                if let failedFetch { return try await self.fallBack(key, from: owner, after: failedFetch, loadDeadline: loadDeadline) }
+                return try await self.fetch(key, from: owner, loadDeadline: loadDeadline)
             }
         }
         return try await loadHere(key, deadline: deadline, isPeerRequest: false)
@@ -109,7 +111,7 @@ public final class Group: Sendable {
     }
 
     func loadHere(_ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool) async throws -> CacheValue {
-        try await load(key, deadline: deadline, isPeerRequest: isPeerRequest, in: localFlights) { loadDeadline in
+        try await load(key, deadline: deadline, isPeerRequest: isPeerRequest, in: localFlights) { loadDeadline, _ in
             try await self.runLoader(key, loadDeadline: loadDeadline, isPeerRequest: isPeerRequest)
         }
     }
@@ -123,12 +125,13 @@ public final class Group: Sendable {
     ///
     /// With `attempt` (a fetch from the owner), the flight's leader first runs it in its own task, by its own
     /// deadline: one task and one thread hop fewer per fetch, which doubled throughput with many callers. If the
-    /// attempt fails with a peer's error, or the leader leaves while others wait, `fill` runs as above.
+    /// attempt fails with a peer's error, or the leader leaves while others wait, `fill` runs as above, told the
+    /// attempt's error (`nil` when the leader left), so that it does not ask a failed peer a second time.
     private func load(
         _ key: CacheKey, deadline: ContinuousClock.Instant, isPeerRequest: Bool,
         in flights: SingleFlight<CacheKey, Loaded>,
         attempt: (@Sendable (_ finishBy: ContinuousClock.Instant) async throws -> Loaded)? = nil,
-        fill: @escaping @Sendable (_ loadDeadline: ContinuousClock.Instant) async throws -> Loaded
+        fill: @escaping @Sendable (_ loadDeadline: ContinuousClock.Instant, _ failedAttempt: (any Error)?) async throws -> Loaded
     ) async throws -> CacheValue {
         counters.loads.increment()
         let loadTimeout = options.loadTimeout
@@ -142,7 +145,7 @@ public final class Group: Sendable {
             guard let attempt else {
                 return try await flights.value(
                     for: key, deadline: deadline, timeLimit: loadTimeout,
-                    operation: { try await self.fillUnlessCached(key) { try await fill(ContinuousClock.now + loadTimeout) } },
+                    operation: { try await self.fillUnlessCached(key) { try await fill(ContinuousClock.now + loadTimeout, nil) } },
                     commit: commit
                 ).value.value
             }
@@ -150,7 +153,7 @@ public final class Group: Sendable {
                 for: key, deadline: deadline, timeLimit: loadTimeout,
                 attempt: { finishBy in try await self.fillUnlessCached(key) { try await attempt(finishBy) } },
                 handsOver: { !GroupCacheError.isCallerVisible($0) },
-                operation: { try await fill(ContinuousClock.now + loadTimeout) },
+                operation: { failedAttempt in try await fill(ContinuousClock.now + loadTimeout, failedAttempt) },
                 commit: commit
             ).value.value
         } catch is DeadlineExceededError {
@@ -189,12 +192,20 @@ public final class Group: Sendable {
         } catch where GroupCacheError.isCallerVisible(error) {
             throw error
         } catch {
-            counters.peerErrors.increment()
-            guard ContinuousClock.now < loadDeadline else {
-                throw GroupCacheError(.deadlineExceeded, "get of \(key) from peer \(owner.id) timed out: \(error)")
-            }
-            return try await runLoader(key, loadDeadline: loadDeadline, isPeerRequest: false)
+            return try await fallBack(key, from: owner, after: error, loadDeadline: loadDeadline)
         }
+    }
+
+    /// Loads `key` here after a fetch from `owner` failed with `error` (a peer's failure, not the loader's
+    /// verdict): a failing peer never fails a get that the local loader can serve.
+    private func fallBack(
+        _ key: CacheKey, from owner: any PeerClient, after error: any Error, loadDeadline: ContinuousClock.Instant
+    ) async throws -> Loaded {
+        counters.peerErrors.increment()
+        guard ContinuousClock.now < loadDeadline else {
+            throw GroupCacheError(.deadlineExceeded, "get of \(key) from peer \(owner.id) timed out: \(error)")
+        }
+        return try await runLoader(key, loadDeadline: loadDeadline, isPeerRequest: false)
     }
 
     private func runLoader(

@@ -90,11 +90,12 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
     ///
     /// `attempt` gets the time it must finish by: the leader's deadline, capped by `timeLimit`. When it returns,
     /// the flight ends with its value. When it throws:
-    /// - if the leader has left (cancelled, or its deadline passed) while followers wait, `operation` runs for them
-    ///   in a task of its own, as in ``value(for:deadline:timeLimit:operation:commit:)``, and the leader gets
+    /// - if the leader has left (cancelled, or its deadline passed) while followers wait, `operation(nil)` runs for
+    ///   them in a task of its own, as in ``value(for:deadline:timeLimit:operation:commit:)``, and the leader gets
     ///   `CancellationError` or ``DeadlineExceededError``;
     /// - if `handsOver` says the error is one `operation` may yet turn into a value (a peer that failed, when a
-    ///   local load can serve), `operation` runs in a task of its own and the leader waits for it like a follower;
+    ///   local load can serve), `operation(error)` runs in a task of its own, so that it need not repeat what
+    ///   failed, and the leader waits for it like a follower;
     /// - otherwise the flight ends with the error (``OperationTimedOutError`` if `timeLimit` passed).
     @inlinable
     public func value(
@@ -103,7 +104,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         timeLimit: Duration? = nil,
         attempt: @Sendable (_ finishBy: ContinuousClock.Instant) async throws -> Value,
         handsOver: @Sendable (any Error) -> Bool,
-        operation: @escaping @Sendable () async throws -> Value,
+        operation: @escaping @Sendable (_ failedAttempt: (any Error)?) async throws -> Value,
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) async throws -> (value: Value, role: Role) {
         let (flight, role) = join(key, commit: commit)
@@ -133,7 +134,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
             }
             let leaderError: any Error = cancelled ? CancellationError() : DeadlineExceededError()
             if followers {
-                launch(flight, for: key, timeLimit: timeLimit, immediately: false, operation: operation)
+                launch(flight, for: key, timeLimit: timeLimit, immediately: false) { try await operation(nil) }
             } else {
                 flight.finish(with: .failure(leaderError))
             }
@@ -142,7 +143,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         if limitPassed {
             finish(flight, for: key, with: .failure(OperationTimedOutError(limit: timeLimit ?? .zero)))
         } else if handsOver(error) {
-            launch(flight, for: key, timeLimit: timeLimit, immediately: false, operation: operation)
+            launch(flight, for: key, timeLimit: timeLimit, immediately: false) { try await operation(error) }
         } else {
             finish(flight, for: key, with: .failure(error))
         }

@@ -14,6 +14,8 @@ import Testing
         let attempts = Atomic(0)
         let operations = Atomic(0)
         let commits = Atomic(0)
+        /// What the last operation was told about the attempt before it.
+        let failedAttempt = Mutex<(any Error)?>(nil)
     }
 
     /// Waits for `gate`; throws `CancellationError` if the task is cancelled first.
@@ -33,8 +35,9 @@ import Testing
                 return try await attempt()
             },
             handsOver: { $0 is PeerDown },
-            operation: {
+            operation: { failedAttempt in
                 probe.operations.add(1, ordering: .relaxed)
+                probe.failedAttempt.withLock { $0 = failedAttempt }
                 return try await operation()
             },
             commit: { _ in probe.commits.add(1, ordering: .relaxed) }
@@ -68,6 +71,7 @@ import Testing
         #expect(probe.operations.load(ordering: .relaxed) == 1)
         #expect(probe.commits.load(ordering: .relaxed) == 1)
         #expect(flights.count == 0)
+        #expect(probe.failedAttempt.withLock { $0 } == nil, "an abandoned attempt is not a failed one")
     }
 
     @Test func aLeaderPastItsDeadlineHandsTheFlightToItsFollowers() async throws {
@@ -112,6 +116,7 @@ import Testing
         #expect(try await follower.value == 7)
         #expect(probe.operations.load(ordering: .relaxed) == 1)
         #expect(probe.commits.load(ordering: .relaxed) == 1)
+        #expect(probe.failedAttempt.withLock { $0 } is PeerDown, "the operation was not told what failed")
     }
 
     @Test func anErrorThatDoesNotHandOverReachesEveryone() async throws {

@@ -216,6 +216,7 @@ struct Cluster {
         #expect(try await cluster.nodes[0].group.get(key).string == "\(key)@v0")
         let stats = cluster.nodes[0].group.stats
         #expect(stats.peerErrors == 1 && stats.localLoads == 1 && stats.mainCache.items == 1)
+        #expect(cluster.network.requests == 1, "the unreachable owner was asked \(cluster.network.requests) times")
     }
 
     @Test func notFoundAtTheOwnerReachesTheCallerWithoutAFallback() async throws {
