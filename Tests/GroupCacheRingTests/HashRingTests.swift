@@ -140,31 +140,13 @@ import Testing
 
 /// Builds and runs `tools/go-ring`.
 enum GoRing {
-    static let toolDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("tools/go-ring")
-
-    static var isRequired: Bool { ProcessInfo.processInfo.environment["GROUPCACHE_REQUIRE_GO"] == "1" }
-
-    static var isAvailable: Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/bin/go")
-            && FileManager.default.fileExists(atPath: "/usr/share/gocode/src/github.com/golang/groupcache")
-    }
-
-    /// The build runs once per test process: parallel test cases must not write the binary while another runs it.
-    static let built: Result<Void, GoRingError> = {
-        let build = Process()
-        build.executableURL = toolDirectory.appendingPathComponent("build.sh")
-        do { try build.run() } catch { return .failure(GoRingError(message: "cannot run build.sh: \(error)")) }
-        build.waitUntilExit()
-        guard build.terminationStatus == 0 else { return .failure(GoRingError(message: "tools/go-ring/build.sh failed")) }
-        return .success(())
-    }()
+    static let tool = GoTool("go-ring")
+    static var isRequired: Bool { GoTool.isRequired }
+    static var isAvailable: Bool { GoTool.isAvailable }
 
     static func owners(flavor: HashRing.Flavor, peers: [String], keys: [String]) throws -> [String] {
-        try built.get()
         let run = Process()
-        run.executableURL = toolDirectory.appendingPathComponent("ring-owners")
+        run.executableURL = try tool.executable("ring-owners")
         run.arguments = ["-flavor", flavor.rawValue, "-peers", peers.joined(separator: ",")]
         let input = Pipe()
         let output = Pipe()
@@ -178,11 +160,9 @@ enum GoRing {
         writer.start()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         run.waitUntilExit()
-        guard run.terminationStatus == 0 else { throw GoRingError(message: "ring-owners exited \(run.terminationStatus)") }
+        guard run.terminationStatus == 0 else { throw LineProcess.Failure("ring-owners exited \(run.terminationStatus)") }
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
             String(line.split(separator: "\t", omittingEmptySubsequences: false).last ?? "")
         }
     }
-
-    struct GoRingError: Error { let message: String }
 }

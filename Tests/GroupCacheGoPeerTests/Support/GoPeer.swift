@@ -4,27 +4,9 @@ import TestSupport
 /// A `tools/go-peer` process: real golang/groupcache groups behind our frame protocol, with golang's crc32 ring
 /// and `http://host:port` IDs. The tests talk to it in lines (see tools/go-peer/main.go).
 final class GoPeer: Sendable {
-    static let toolDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("tools/go-peer")
-
-    /// Tests that need Go fail, rather than skip, when tools/test runs them (it installs Go).
-    static var isRequired: Bool { ProcessInfo.processInfo.environment["GROUPCACHE_REQUIRE_GO"] == "1" }
-
-    static var isAvailable: Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/bin/go")
-            && FileManager.default.fileExists(atPath: "/usr/share/gocode/src/github.com/golang/groupcache")
-    }
-
-    /// The build runs once per test process: parallel tests must not write the binary while another runs it.
-    static let built: Result<Void, LineProcess.Failure> = {
-        let build = Process()
-        build.executableURL = toolDirectory.appendingPathComponent("build.sh")
-        do { try build.run() } catch { return .failure(LineProcess.Failure("cannot run build.sh: \(error)")) }
-        build.waitUntilExit()
-        guard build.terminationStatus == 0 else { return .failure(LineProcess.Failure("tools/go-peer/build.sh failed")) }
-        return .success(())
-    }()
+    static let tool = GoTool("go-peer")
+    static var isRequired: Bool { GoTool.isRequired }
+    static var isAvailable: Bool { GoTool.isAvailable }
 
     let child: LineProcess
     let address: String
@@ -32,9 +14,8 @@ final class GoPeer: Sendable {
 
     /// Starts a Go peer and returns once it listens. Blocks: call through `offThePool`.
     init(arguments: [String] = []) throws {
-        try Self.built.get()
         child = try LineProcess(
-            executable: Self.toolDirectory.appendingPathComponent("go-peer"),
+            executable: try Self.tool.executable("go-peer"),
             arguments: ["-listen", "127.0.0.1:0"] + arguments)
         guard let first = child.readLine(), first.hasPrefix("listening ") else {
             child.kill()
