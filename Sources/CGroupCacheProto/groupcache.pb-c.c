@@ -322,6 +322,51 @@ void   swiftgroupcache__wire__stats_response__free_unpacked
   assert(message->base.descriptor == &swiftgroupcache__wire__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   swiftgroupcache__wire__node_stats__init
+                     (Swiftgroupcache__Wire__NodeStats         *message)
+{
+  static const Swiftgroupcache__Wire__NodeStats init_value = SWIFTGROUPCACHE__WIRE__NODE_STATS__INIT;
+  *message = init_value;
+}
+size_t swiftgroupcache__wire__node_stats__get_packed_size
+                     (const Swiftgroupcache__Wire__NodeStats *message)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__node_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swiftgroupcache__wire__node_stats__pack
+                     (const Swiftgroupcache__Wire__NodeStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__node_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swiftgroupcache__wire__node_stats__pack_to_buffer
+                     (const Swiftgroupcache__Wire__NodeStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__node_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swiftgroupcache__Wire__NodeStats *
+       swiftgroupcache__wire__node_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swiftgroupcache__Wire__NodeStats *)
+     protobuf_c_message_unpack (&swiftgroupcache__wire__node_stats__descriptor,
+                                allocator, len, data);
+}
+void   swiftgroupcache__wire__node_stats__free_unpacked
+                     (Swiftgroupcache__Wire__NodeStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swiftgroupcache__wire__node_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   swiftgroupcache__wire__group_stats__init
                      (Swiftgroupcache__Wire__GroupStats         *message)
 {
@@ -757,7 +802,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descript
   (ProtobufCMessageInit) swiftgroupcache__wire__error_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__field_descriptors[2] =
 {
   {
     "groups",
@@ -771,14 +816,27 @@ static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "node",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Swiftgroupcache__Wire__StatsResponse, node),
+    &swiftgroupcache__wire__node_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftgroupcache__wire__stats_response__field_indices_by_name[] = {
   0,   /* field[0] = groups */
+  1,   /* field[1] = node */
 };
 static const ProtobufCIntRange swiftgroupcache__wire__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descriptor =
 {
@@ -788,11 +846,231 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descript
   "Swiftgroupcache__Wire__StatsResponse",
   "swiftgroupcache.wire",
   sizeof(Swiftgroupcache__Wire__StatsResponse),
-  1,
+  2,
   swiftgroupcache__wire__stats_response__field_descriptors,
   swiftgroupcache__wire__stats_response__field_indices_by_name,
   1,  swiftgroupcache__wire__stats_response__number_ranges,
   (ProtobufCMessageInit) swiftgroupcache__wire__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__node_stats__field_descriptors[15] =
+{
+  {
+    "connections",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_connections),
+    offsetof(Swiftgroupcache__Wire__NodeStats, connections),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_objects",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_connection_objects),
+    offsetof(Swiftgroupcache__Wire__NodeStats, connection_objects),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_accepted),
+    offsetof(Swiftgroupcache__Wire__NodeStats, accepted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buffered_input_bytes",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_buffered_input_bytes),
+    offsetof(Swiftgroupcache__Wire__NodeStats, buffered_input_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "buffered_output_bytes",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_buffered_output_bytes),
+    offsetof(Swiftgroupcache__Wire__NodeStats, buffered_output_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refused_connection_limit",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_refused_connection_limit),
+    offsetof(Swiftgroupcache__Wire__NodeStats, refused_connection_limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_protocol_violation",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_closed_protocol_violation),
+    offsetof(Swiftgroupcache__Wire__NodeStats, closed_protocol_violation),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_too_large",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_closed_too_large),
+    offsetof(Swiftgroupcache__Wire__NodeStats, closed_too_large),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_idle",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_closed_idle),
+    offsetof(Swiftgroupcache__Wire__NodeStats, closed_idle),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_partial_frame",
+    10,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_closed_partial_frame),
+    offsetof(Swiftgroupcache__Wire__NodeStats, closed_partial_frame),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_write_timeout",
+    11,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_closed_write_timeout),
+    offsetof(Swiftgroupcache__Wire__NodeStats, closed_write_timeout),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "output_pauses",
+    12,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_output_pauses),
+    offsetof(Swiftgroupcache__Wire__NodeStats, output_pauses),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "input_pauses",
+    13,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_input_pauses),
+    offsetof(Swiftgroupcache__Wire__NodeStats, input_pauses),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "replies_too_large",
+    14,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_replies_too_large),
+    offsetof(Swiftgroupcache__Wire__NodeStats, replies_too_large),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accept_pauses",
+    15,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_accept_pauses),
+    offsetof(Swiftgroupcache__Wire__NodeStats, accept_pauses),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swiftgroupcache__wire__node_stats__field_indices_by_name[] = {
+  14,   /* field[14] = accept_pauses */
+  2,   /* field[2] = accepted */
+  3,   /* field[3] = buffered_input_bytes */
+  4,   /* field[4] = buffered_output_bytes */
+  8,   /* field[8] = closed_idle */
+  9,   /* field[9] = closed_partial_frame */
+  6,   /* field[6] = closed_protocol_violation */
+  7,   /* field[7] = closed_too_large */
+  10,   /* field[10] = closed_write_timeout */
+  1,   /* field[1] = connection_objects */
+  0,   /* field[0] = connections */
+  12,   /* field[12] = input_pauses */
+  11,   /* field[11] = output_pauses */
+  5,   /* field[5] = refused_connection_limit */
+  13,   /* field[13] = replies_too_large */
+};
+static const ProtobufCIntRange swiftgroupcache__wire__node_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 15 }
+};
+const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swiftgroupcache.wire.NodeStats",
+  "NodeStats",
+  "Swiftgroupcache__Wire__NodeStats",
+  "swiftgroupcache.wire",
+  sizeof(Swiftgroupcache__Wire__NodeStats),
+  15,
+  swiftgroupcache__wire__node_stats__field_descriptors,
+  swiftgroupcache__wire__node_stats__field_indices_by_name,
+  1,  swiftgroupcache__wire__node_stats__number_ranges,
+  (ProtobufCMessageInit) swiftgroupcache__wire__node_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor swiftgroupcache__wire__group_stats__field_descriptors[12] =

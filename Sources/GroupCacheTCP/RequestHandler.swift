@@ -13,6 +13,8 @@ import GroupCacheWire
 struct RequestHandler: Sendable {
     let registry: GroupRegistry
     let limits: FrameLimits
+    let counters: ServerCounters
+    let budget: InputBudget
 
     /// What became of a request answered at once.
     enum Immediate {
@@ -141,7 +143,14 @@ struct RequestHandler: Sendable {
         return group
     }
 
+    /// Appends the GET reply for `value`, or ERROR TOO_LARGE if the value is over the limit a reader applies to it.
     private func appendValue(_ value: CacheValue, id: UInt32, to buffer: inout [UInt8]) {
+        guard value.bytes.count <= limits.maxValueBytes else {
+            counters.repliesTooLarge.add(1, ordering: .relaxed)
+            let message = "the value is \(value.bytes.count) bytes; the limit is \(limits.maxValueBytes)"
+            appendError(.tooLarge, message, id: id, to: &buffer)
+            return
+        }
         let response = GetResponse(value: value.bytes, expire: value.expiryNanoseconds)
         Frame.encode(kind: .getReply, id: id, message: response, to: &buffer)
     }
@@ -172,7 +181,29 @@ struct RequestHandler: Sendable {
     }
 
     private func statsResponse() -> StatsResponse {
-        StatsResponse(groups: registry.allGroups.map(StatsResponse.Group.init))
+        StatsResponse(groups: registry.allGroups.map(StatsResponse.Group.init), node: nodeStats())
+    }
+
+    /// The node's server counters, as STATS reports them.
+    func nodeStats() -> StatsResponse.Node {
+        var node = StatsResponse.Node()
+        func gauge(_ value: Int) -> UInt64 { UInt64(max(0, value)) }
+        node.connections = gauge(counters.openConnections.load(ordering: .relaxed))
+        node.connectionObjects = gauge(counters.connectionObjects.load(ordering: .relaxed))
+        node.accepted = gauge(counters.accepted.load(ordering: .relaxed))
+        node.bufferedInputBytes = gauge(budget.reserved)
+        node.bufferedOutputBytes = gauge(counters.bufferedOutputBytes.load(ordering: .relaxed))
+        node.refusedConnectionLimit = gauge(counters.count(of: .connectionLimit))
+        node.closedProtocolViolation = gauge(counters.count(of: .protocolViolation))
+        node.closedTooLarge = gauge(counters.count(of: .tooLarge))
+        node.closedIdle = gauge(counters.count(of: .idle))
+        node.closedPartialFrame = gauge(counters.count(of: .partialFrame))
+        node.closedWriteTimeout = gauge(counters.count(of: .writeTimeout))
+        node.outputPauses = gauge(counters.outputPauses.load(ordering: .relaxed))
+        node.inputPauses = gauge(counters.inputPauses.load(ordering: .relaxed))
+        node.repliesTooLarge = gauge(counters.repliesTooLarge.load(ordering: .relaxed))
+        node.acceptPauses = gauge(counters.acceptPauses.load(ordering: .relaxed))
+        return node
     }
 }
 

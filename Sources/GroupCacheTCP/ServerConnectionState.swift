@@ -1,12 +1,15 @@
 import GroupCacheWire
 
-/// The decisions of one server connection, without a socket: which frames to start, when to stop and resume
-/// reading, when to close. ``ServerConnection`` feeds it events under its lock and performs what it returns
-/// after releasing the lock, so every decision is made in one place, in order, and is tested without sockets.
+/// The decisions of one server connection, without a socket: which frames to start, whether to read, when to
+/// close. ``ServerConnection`` feeds it events under its lock and performs what it returns after releasing the
+/// lock, so every decision is made in one place, in order, and is tested without sockets.
 ///
-/// Every frame ``nextRequest()`` hands out counts as in flight until ``requestFinished()``; at `maxInFlight`
-/// it hands out nothing more and asks for reading to pause. Frames that arrive meanwhile wait in the parser and
-/// are handed out as requests finish, before reading resumes.
+/// A connection reads only while it may start requests and has no complete frame waiting: fewer than
+/// `maxInFlight` requests run, fewer than `maxOutputBytes` of replies wait to be written (replies answered at
+/// once count as soon as they are made), and the node's input budget has room for the partial frame. Frames
+/// that are buffered when it stops are started as room frees up, before reading resumes.
+///
+/// Concurrency: a value type; the connection's lock guards it.
 struct ServerConnectionState {
     /// What to do with the next buffered frame.
     enum Step: Equatable {
@@ -14,8 +17,9 @@ struct ServerConnectionState {
         case start(Frame)
         /// Nothing to do until more bytes arrive.
         case awaitBytes
-        /// Stop reading: `maxInFlight` requests run. ``requestFinished()`` says when to resume.
-        case pauseReading
+        /// Requests may not start now (at `maxInFlight`, or `maxOutputBytes` of replies unwritten): reading
+        /// stops until room frees up.
+        case blocked
         /// The peer broke the protocol: send this ERROR frame (id 0 when the frame's own id is unusable), then
         /// close.
         case fail(ErrorCode, message: String, id: UInt32)
@@ -24,15 +28,14 @@ struct ServerConnectionState {
     /// What to do once a request has finished.
     enum Completion: Equatable {
         case none
-        /// Look for more frames in the buffer (reading paused at capacity, now below it), then resume reading.
-        case resumeReading
+        /// Requests were blocked at `maxInFlight`: take a turn to start buffered frames and resume reading.
+        case takeTurn
         /// Shutting down and nothing is left in flight: flush and close.
         case close
     }
 
     enum Phase: Equatable {
         case reading
-        case pausedAtCapacity
         /// Graceful shutdown: no more reading; in-flight requests finish, then the connection closes.
         case draining
         case closed
@@ -40,38 +43,52 @@ struct ServerConnectionState {
 
     private var parser: FrameParser
     let maxInFlight: Int
+    let maxOutputBytes: Int
     private(set) var inFlight = 0
     private(set) var phase = Phase.reading
+    /// Reply bytes made and not yet written, as the connection last reported them.
+    var outputBytes = 0
+    /// Whether the node's input budget had no room for the partial frame.
+    var awaitingInputBudget = false
 
-    init(limits: FrameLimits, maxInFlight: Int) {
+    init(limits: FrameLimits, maxInFlight: Int, maxOutputBytes: Int = .max) {
         precondition(maxInFlight > 0, "a connection must be allowed at least one request in flight")
+        precondition(maxOutputBytes > 0, "a connection must be allowed some output")
         self.parser = FrameParser(limits: limits)
         self.maxInFlight = maxInFlight
+        self.maxOutputBytes = maxOutputBytes
     }
 
-    /// Whether part of a frame is buffered: the partial-frame timer runs while it is.
-    var hasPartialFrame: Bool { parser.bufferedByteCount > 0 }
+    /// Whether a request may start now.
+    var canStart: Bool { phase == .reading && inFlight < maxInFlight && outputBytes < maxOutputBytes }
+
+    /// Whether the connection should read: it may start requests, none is buffered, and the input budget has
+    /// room.
+    var wantsToRead: Bool { canStart && !awaitingInputBudget && !parser.hasCompleteFrame }
+
+    /// Whether buffered frames can be started now: the connection should take a turn.
+    var needsTurn: Bool { canStart && parser.hasCompleteFrame }
+
+    /// Whether part of a frame is buffered, and no complete one.
+    var hasPartialFrame: Bool { parser.bufferedByteCount > 0 && !parser.hasCompleteFrame }
+
+    /// The size of the partial frame whose header is in and checked, which the input budget must hold; 0 when
+    /// there is none (a header not yet whole is at most 9 bytes and is not counted).
+    var partialFrameBytes: Int {
+        guard hasPartialFrame, parser.bufferedByteCount >= FrameHeader.byteCount else { return 0 }
+        return parser.nextFrameByteCount ?? 0
+    }
 
     /// Adds bytes read from the socket.
     mutating func receive(_ bytes: UnsafeRawBufferPointer) {
-        guard phase == .reading || phase == .pausedAtCapacity else { return }
+        guard phase == .reading else { return }
         parser.append(contentsOf: bytes)
     }
 
     /// Returns what to do with the next buffered frame.
     mutating func nextRequest() -> Step {
-        switch phase {
-        case .draining, .closed:
-            return .awaitBytes
-        case .pausedAtCapacity where inFlight >= maxInFlight:
-            return .awaitBytes
-        case .reading, .pausedAtCapacity:
-            break
-        }
-        guard inFlight < maxInFlight else {
-            phase = .pausedAtCapacity
-            return .pauseReading
-        }
+        guard phase == .reading else { return .awaitBytes }
+        guard canStart else { return .blocked }
         let frame: Frame?
         do {
             frame = try parser.next()
@@ -91,18 +108,18 @@ struct ServerConnectionState {
     /// Records that a request has been answered.
     mutating func requestFinished() -> Completion {
         precondition(inFlight > 0, "a request finished that was never started")
+        let wasFull = inFlight == maxInFlight
         inFlight -= 1
         switch phase {
-        case .pausedAtCapacity:
-            phase = .reading
-            return .resumeReading
+        case .reading:
+            return wasFull ? .takeTurn : .none
         case .draining:
             if inFlight == 0 {
                 phase = .closed
                 return .close
             }
             return .none
-        case .reading, .closed:
+        case .closed:
             return .none
         }
     }
@@ -110,7 +127,7 @@ struct ServerConnectionState {
     /// Begins a graceful shutdown and returns the ids of the complete requests buffered but not started, to be
     /// answered UNAVAILABLE; `closeNow` is true when nothing is in flight.
     mutating func beginShutdown() -> (unstarted: [UInt32], closeNow: Bool) {
-        guard phase == .reading || phase == .pausedAtCapacity else { return ([], phase == .closed) }
+        guard phase == .reading else { return ([], phase == .closed) }
         var unstarted: [UInt32] = []
         while let frame = try? parser.next() {
             if frame.kind.isRequest { unstarted.append(frame.id) }

@@ -23,6 +23,8 @@ public final class TCPServer: Sendable {
     public let options: TCPServerOptions
 
     private let handler: RequestHandler
+    let counters = ServerCounters()
+    private let budget: InputBudget
     private let queue = DispatchQueue(label: "groupcache.server.accept")
     private let state = Mutex(Locked())
 
@@ -40,15 +42,17 @@ public final class TCPServer: Sendable {
     }
 
     /// Connection queues: each connection runs on one, so a node uses a few threads however many peers it has.
-    private let connectionQueues: [DispatchQueue] = (0..<4).map {
-        DispatchQueue(label: "groupcache.server.connections.\($0)")
+    private let connectionQueues: [ConnectionQueue] = (0..<4).map {
+        ConnectionQueue(label: "groupcache.server.connections.\($0)")
     }
 
     /// Creates a server for `registry`'s groups; ``start(host:port:)`` opens its socket.
     public init(registry: GroupRegistry, options: TCPServerOptions = TCPServerOptions()) {
         self.registry = registry
         self.options = options
-        self.handler = RequestHandler(registry: registry, limits: options.limits)
+        let budget = InputBudget(capacity: options.maxBufferedInputBytes)
+        self.budget = budget
+        self.handler = RequestHandler(registry: registry, limits: options.limits, counters: counters, budget: budget)
     }
 
     /// Starts listening on `host:port` and returns the port (the one the system picked, for port 0).
@@ -85,6 +89,12 @@ public final class TCPServer: Sendable {
 
     /// The number of open connections.
     public var connectionCount: Int { state.withLock { $0.connections.count } }
+
+    /// The bytes of the input budget that partial frames hold now.
+    var budgetReserved: Int { budget.reserved }
+
+    /// The node's server counters, as STATS reports them.
+    var nodeStats: StatsResponse.Node { handler.nodeStats() }
 
     /// Each open connection's state, for people: phase, requests in flight, bytes waiting to be written.
     public var connectionStatus: [String] { state.withLock { Array($0.connections.values) }.map(\.status) }
@@ -138,11 +148,11 @@ public final class TCPServer: Sendable {
             let fd: Int32?
             do {
                 fd = try Socket.accept(state.withLock { $0.listener })
-            } catch let error where error.isOutOfDescriptors {
-                // Out of descriptors: the listener stays readable, so pause accepting instead of spinning.
-                pauseAccepting(for: .milliseconds(100))
-                return
             } catch {
+                // Out of descriptors, or out of kernel memory: the listener stays readable and the handler would
+                // spin, so accepting pauses instead; pending connections wait in the backlog.
+                counters.acceptPauses.add(1, ordering: .relaxed)
+                pauseAccepting(for: .milliseconds(100))
                 return
             }
             guard let fd else { return }
@@ -151,12 +161,14 @@ public final class TCPServer: Sendable {
     }
 
     private func admit(_ fd: Int32) {
-        let queue = state.withLock { state -> DispatchQueue? in
+        let queue = state.withLock { state -> ConnectionQueue? in
             guard !state.isShuttingDown, state.connections.count < options.maxConnections else { return nil }
             state.nextQueue = (state.nextQueue + 1) % connectionQueues.count
             return connectionQueues[state.nextQueue]
         }
+        counters.accepted.add(1, ordering: .relaxed)
         guard let queue else {
+            counters.count(.connectionLimit)
             var refusal: [UInt8] = []
             let response = ErrorResponse(code: .unavailable, message: "the node serves its limit of connections")
             Frame.encode(kind: .error, id: 0, message: response, to: &refusal)
@@ -166,20 +178,23 @@ public final class TCPServer: Sendable {
         }
         let connection: ServerConnection
         do {
-            connection = try ServerConnection(fd: fd, queue: queue, handler: handler, options: options) {
-                [weak self] connection in self?.remove(connection)
-            }
+            connection = try ServerConnection(
+                fd: fd, lane: queue, handler: handler, options: options, counters: counters, budget: budget
+            ) { [weak self] connection in self?.remove(connection) }
         } catch {
             Socket.close(fd)
             return
         }
         state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
+        counters.openConnections.add(1, ordering: .relaxed)
         connection.start()
     }
 
     private func remove(_ connection: ServerConnection) {
         let drained = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.connections.removeValue(forKey: ObjectIdentifier(connection))
+            if state.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+                counters.openConnections.subtract(1, ordering: .relaxed)
+            }
             guard state.connections.isEmpty, state.isShuttingDown else { return [] }
             defer { state.drained = [] }
             return state.drained
@@ -207,13 +222,13 @@ public final class TCPServer: Sendable {
     private func sweepConnections() {
         let now = ContinuousClock.now
         for connection in state.withLock({ Array($0.connections.values) }) {
-            connection.closeIfExpired(now: now, options: options)
+            connection.closeIfExpired(now: now)
         }
     }
 
     /// A quarter of the shortest timeout, between 5 ms and 1 s: timeouts fire at most 25% late.
     private static func sweepInterval(_ options: TCPServerOptions) -> DispatchTimeInterval {
-        let shortest = min(options.idleTimeout, options.partialFrameTimeout) / 4
+        let shortest = min(options.idleTimeout, options.partialFrameTimeout, options.writeTimeout) / 4
         let milliseconds = shortest.components.seconds * 1000 + shortest.components.attoseconds / 1_000_000_000_000_000
         return .milliseconds(Int(min(1000, max(5, milliseconds))))
     }

@@ -5,8 +5,8 @@
 /// while let frame = try parser.next() { handle(frame) }
 /// ```
 ///
-/// The parser checks each header as soon as its 10 bytes are in, before the body is buffered: a length below 6,
-/// a payload over the kind's ``FrameLimits``, reserved flag bits, ROUTE on a reply, and id 0 anywhere but on an
+/// The parser checks each header as soon as its bytes are in, before the body is buffered: a length below 6 once
+/// the 4 length bytes are in; once all 10 are, a payload over the kind's ``FrameLimits``, reserved flag bits, ROUTE on a reply, and id 0 anywhere but on an
 /// ERROR reply are refused with a ``WireError``. It never reserves room for the size a length field claims; the
 /// buffer grows only with bytes that actually arrived. After an error the stream cannot be resynchronised: the
 /// parser keeps throwing the same error, and the caller should close the connection. An unknown kind is not an
@@ -36,6 +36,20 @@ public struct FrameParser: Sendable {
 
     /// The bytes received and not yet returned as frames: a partial frame, or frames ``next()`` has not taken.
     public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    /// The size in bytes, header included, of the next frame in the buffer, once its length field is in; `nil`
+    /// before. A server sizes its node-wide input budget with it before the frame's body arrives.
+    public var nextFrameByteCount: Int? {
+        guard buffer.count - readIndex >= 4 else { return nil }
+        return 4 + Int(readUInt32(at: readIndex))
+    }
+
+    /// Whether the buffer holds at least one complete frame (or a header that ``next()`` will refuse).
+    public var hasCompleteFrame: Bool {
+        if failure != nil { return true }
+        guard let length = nextFrameByteCount else { return false }
+        return length < FrameHeader.byteCount ? buffer.count - readIndex >= 4 : buffer.count - readIndex >= length
+    }
 
     /// Adds bytes received from the stream. Keeps `chunk` itself, without copying, when nothing is buffered.
     public mutating func append(_ chunk: [UInt8]) {
@@ -71,14 +85,17 @@ public struct FrameParser: Sendable {
     ///
     /// - Throws: ``WireError`` with ``WireError/Code/frameTooShort``, ``WireError/Code/frameTooLarge``,
     ///   ``WireError/Code/reservedFlags`` or ``WireError/Code/zeroID`` when the next frame's header breaks the
-    ///   protocol, as soon as the header is complete; and again on every later call.
+    ///   protocol, as soon as the header is complete (a length below 6 as soon as its 4 bytes are in); and again
+    ///   on every later call.
     public mutating func next() throws(WireError) -> Frame? {
         if let failure { throw failure }
         let available = buffer.count - readIndex
-        guard available >= FrameHeader.byteCount else { return nil }
-
+        guard available >= 4 else { return nil }
         let (header, payloadLength): (FrameHeader, Int)
         do {
+            // A length below 6 is known from the length alone: no need to wait for the rest of the header.
+            try checkLength(at: readIndex)
+            guard available >= FrameHeader.byteCount else { return nil }
             (header, payloadLength) = try checkedHeader(at: readIndex)
         } catch {
             failure = error
@@ -98,18 +115,24 @@ public struct FrameParser: Sendable {
         return Frame(header: header, payload: payload)
     }
 
-    /// Reads and checks the header at `offset`; at least ``FrameHeader/byteCount`` bytes are buffered there.
+    /// Checks the length field at `offset`; at least 4 bytes are buffered there.
+    private func checkLength(at offset: Int) throws(WireError) {
+        let length = Int(readUInt32(at: offset))
+        guard length >= FrameHeader.lengthOverhead else {
+            throw WireError(
+                .frameTooShort,
+                "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead) (kind, flags, id)")
+        }
+    }
+
+    /// Reads and checks the header at `offset`, whose length is already checked; at least
+    /// ``FrameHeader/byteCount`` bytes are buffered there.
     private func checkedHeader(at offset: Int) throws(WireError) -> (FrameHeader, payloadLength: Int) {
         let length = Int(readUInt32(at: offset))
         let kind = FrameKind(rawValue: buffer[offset + 4])
         let flags = FrameFlags(rawValue: buffer[offset + 5])
         let id = readUInt32(at: offset + 6)
 
-        guard length >= FrameHeader.lengthOverhead else {
-            throw WireError(
-                .frameTooShort,
-                "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead) (kind, flags, id)")
-        }
         let payloadLength = length - FrameHeader.lengthOverhead
         let limit = limits.maxPayloadBytes(for: kind)
         guard payloadLength <= limit else {

@@ -16,6 +16,7 @@ private typealias CErrorResponse = Swiftgroupcache__Wire__ErrorResponse
 private typealias CStatsResponse = Swiftgroupcache__Wire__StatsResponse
 private typealias CGroupStats = Swiftgroupcache__Wire__GroupStats
 private typealias CCacheStats = Swiftgroupcache__Wire__CacheStats
+private typealias CNodeStats = Swiftgroupcache__Wire__NodeStats
 
 // MARK: - Messages
 
@@ -262,10 +263,17 @@ extension StatsResponse: WireMessage {
                         swiftgroupcache__wire__stats_response__init(&message)
                         message.n_groups = count
                         message.groups = pointers.baseAddress
-                        appendPacked(
-                            &message, to: &buffer,
-                            size: swiftgroupcache__wire__stats_response__get_packed_size,
-                            pack: swiftgroupcache__wire__stats_response__pack)
+                        var cNode = CNodeStats()
+                        withUnsafeMutablePointer(to: &cNode) { cNode in
+                            if let node {
+                                fill(cNode, from: node)
+                                message.node = cNode
+                            }
+                            appendPacked(
+                                &message, to: &buffer,
+                                size: swiftgroupcache__wire__stats_response__get_packed_size,
+                                pack: swiftgroupcache__wire__stats_response__pack)
+                        }
                     }
                 }
             }
@@ -284,7 +292,7 @@ extension StatsResponse: WireMessage {
             let groups = UnsafeBufferPointer(start: message.groups, count: message.n_groups).compactMap { pointer in
                 pointer.map { group(from: $0.pointee) }
             }
-            return StatsResponse(groups: groups)
+            return StatsResponse(groups: groups, node: message.node.map { nodeStats(from: $0.pointee) })
         }
     }
 }
@@ -317,6 +325,38 @@ private func fill(
     set(&group.pointee.server_requests, &group.pointee.has_server_requests, stats.serverRequests)
     group.pointee.main_cache = main
     group.pointee.hot_cache = hot
+}
+
+/// The node counters' C fields with their presence flags, in ``StatsResponse/Node/fields`` order.
+private let nodeFields: [(
+    any WritableKeyPath<CNodeStats, UInt64> & Sendable, any WritableKeyPath<CNodeStats, protobuf_c_boolean> & Sendable
+)] = [
+    (\.connections, \.has_connections), (\.connection_objects, \.has_connection_objects),
+    (\.accepted, \.has_accepted), (\.buffered_input_bytes, \.has_buffered_input_bytes),
+    (\.buffered_output_bytes, \.has_buffered_output_bytes),
+    (\.refused_connection_limit, \.has_refused_connection_limit),
+    (\.closed_protocol_violation, \.has_closed_protocol_violation), (\.closed_too_large, \.has_closed_too_large),
+    (\.closed_idle, \.has_closed_idle), (\.closed_partial_frame, \.has_closed_partial_frame),
+    (\.closed_write_timeout, \.has_closed_write_timeout), (\.output_pauses, \.has_output_pauses),
+    (\.input_pauses, \.has_input_pauses), (\.replies_too_large, \.has_replies_too_large),
+    (\.accept_pauses, \.has_accept_pauses),
+]
+
+private func fill(_ cNode: UnsafeMutablePointer<CNodeStats>, from node: StatsResponse.Node) {
+    swiftgroupcache__wire__node_stats__init(cNode)
+    for ((_, swift), (value, has)) in zip(StatsResponse.Node.fields, nodeFields) {
+        let counter = node[keyPath: swift]
+        cNode.pointee[keyPath: value] = counter
+        cNode.pointee[keyPath: has] = counter != 0 ? 1 : 0
+    }
+}
+
+private func nodeStats(from message: CNodeStats) -> StatsResponse.Node {
+    var node = StatsResponse.Node()
+    for ((_, swift), (value, has)) in zip(StatsResponse.Node.fields, nodeFields) where message[keyPath: has] != 0 {
+        node[keyPath: swift] = message[keyPath: value]
+    }
+    return node
 }
 
 /// Sets an optional counter, marking it present only when it is not 0.

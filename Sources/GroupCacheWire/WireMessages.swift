@@ -173,11 +173,64 @@ public struct StatsResponse: Hashable, Sendable {
         public init() {}
     }
 
+    /// A node's server counters (field 2; swift-groupcache only, Go peers leave it out). Gauges say how things
+    /// stand now, the rest count since the node started.
+    public struct Node: Hashable, Sendable {
+        /// Connections open now.
+        public var connections: UInt64 = 0
+        /// Connection objects alive now, counted where they are created and freed.
+        public var connectionObjects: UInt64 = 0
+        /// Connections accepted.
+        public var accepted: UInt64 = 0
+        /// Bytes of the node-wide input budget that partial frames hold now.
+        public var bufferedInputBytes: UInt64 = 0
+        /// Reply bytes waiting to be written now, on all connections.
+        public var bufferedOutputBytes: UInt64 = 0
+        /// Connections refused at the connection limit.
+        public var refusedConnectionLimit: UInt64 = 0
+        /// Connections closed for breaking the protocol.
+        public var closedProtocolViolation: UInt64 = 0
+        /// Connections closed for a frame over its limit or over the whole input budget.
+        public var closedTooLarge: UInt64 = 0
+        /// Connections closed after the idle timeout.
+        public var closedIdle: UInt64 = 0
+        /// Connections closed because their partial frame made too little progress.
+        public var closedPartialFrame: UInt64 = 0
+        /// Connections closed because their replies did not move for the write timeout.
+        public var closedWriteTimeout: UInt64 = 0
+        /// Times a connection stopped being read because its unwritten replies reached the cap.
+        public var outputPauses: UInt64 = 0
+        /// Times a connection stopped being read because the input budget had no room for its frame.
+        public var inputPauses: UInt64 = 0
+        /// Replies over the frame limits, answered ERROR TOO_LARGE instead.
+        public var repliesTooLarge: UInt64 = 0
+        /// Times accepting paused after an accept error.
+        public var acceptPauses: UInt64 = 0
+
+        /// Creates zeroed counters.
+        public init() {}
+
+        /// Every counter with its name as `gcctl stats` prints it (the proto's field name), in field order.
+        public static let fields: [(name: String, keyPath: any WritableKeyPath<Node, UInt64> & Sendable)] = [
+            ("connections", \.connections), ("connection_objects", \.connectionObjects), ("accepted", \.accepted),
+            ("buffered_input_bytes", \.bufferedInputBytes), ("buffered_output_bytes", \.bufferedOutputBytes),
+            ("refused_connection_limit", \.refusedConnectionLimit),
+            ("closed_protocol_violation", \.closedProtocolViolation), ("closed_too_large", \.closedTooLarge),
+            ("closed_idle", \.closedIdle), ("closed_partial_frame", \.closedPartialFrame),
+            ("closed_write_timeout", \.closedWriteTimeout), ("output_pauses", \.outputPauses),
+            ("input_pauses", \.inputPauses), ("replies_too_large", \.repliesTooLarge),
+            ("accept_pauses", \.acceptPauses),
+        ]
+    }
+
     /// The groups, in the sender's order.
     public var groups: [Group]
+    /// The node's own counters; `nil` from a peer that does not send them (Go).
+    public var node: Node?
 
-    /// Creates a reply listing `groups`.
-    public init(groups: [Group]) {
+    /// Creates a reply listing `groups`, and `node`'s counters.
+    public init(groups: [Group], node: Node? = nil) {
         self.groups = groups
+        self.node = node
     }
 }

@@ -25,24 +25,57 @@ import Testing
         #expect(state.inFlight == 2)
     }
 
-    @Test func atCapacityItPausesAndResumesAsRequestsFinish() {
+    @Test func atCapacityItStopsReadingAndTakesATurnAsRequestsFinish() {
         var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 2)
         Self.receive(&state, (1...4).map(Self.ping))
+        #expect(!state.wantsToRead, "complete frames are buffered")
         #expect(state.nextRequest() == .start(Self.ping(1)))
         #expect(state.nextRequest() == .start(Self.ping(2)))
-        #expect(state.nextRequest() == .pauseReading)
-        #expect(state.phase == .pausedAtCapacity)
-        #expect(state.nextRequest() == .awaitBytes, "asked again while paused")
+        #expect(state.nextRequest() == .blocked)
+        #expect(!state.wantsToRead && !state.needsTurn)
 
-        #expect(state.requestFinished() == .resumeReading)
+        #expect(state.requestFinished() == .takeTurn)
+        #expect(state.needsTurn)
         #expect(state.nextRequest() == .start(Self.ping(3)))
-        #expect(state.nextRequest() == .pauseReading)
-        #expect(state.requestFinished() == .resumeReading)
+        #expect(state.nextRequest() == .blocked)
+        #expect(state.requestFinished() == .takeTurn)
         #expect(state.nextRequest() == .start(Self.ping(4)))
-        #expect(state.nextRequest() == .pauseReading, "at capacity again, even with nothing buffered")
-        #expect(state.requestFinished() == .resumeReading)
+        #expect(state.nextRequest() == .blocked, "at capacity again, even with nothing buffered")
+        #expect(!state.wantsToRead)
+        #expect(state.requestFinished() == .takeTurn)
         #expect(state.nextRequest() == .awaitBytes)
-        #expect(state.inFlight == 1)
+        #expect(state.wantsToRead && !state.needsTurn)
+        #expect(state.requestFinished() == .none, "below capacity: nothing was waiting")
+    }
+
+    @Test func unwrittenRepliesAtTheCapStopRequestsUntilTheyDrain() {
+        var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, maxOutputBytes: 1000)
+        Self.receive(&state, (1...3).map(Self.ping))
+        #expect(state.nextRequest() == .start(Self.ping(1)))
+        state.outputBytes = 1000
+        #expect(state.nextRequest() == .blocked)
+        #expect(!state.wantsToRead && !state.needsTurn)
+        state.outputBytes = 999
+        #expect(state.needsTurn)
+        #expect(state.nextRequest() == .start(Self.ping(2)))
+    }
+
+    @Test func theInputBudgetNeedsAFramesWholeSizeOnceItsHeaderIsIn() {
+        var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8)
+        let frame = Frame(kind: .set, id: 3, payload: [UInt8](repeating: 7, count: 5000))
+        let bytes = Self.bytes([frame])
+        bytes[..<9].withUnsafeBytes { state.receive($0) }
+        #expect(state.nextRequest() == .awaitBytes)
+        #expect(state.partialFrameBytes == 0, "a header not yet whole is not counted")
+        bytes[9..<100].withUnsafeBytes { state.receive($0) }
+        #expect(state.nextRequest() == .awaitBytes)
+        #expect(state.partialFrameBytes == bytes.count)
+        state.awaitingInputBudget = true
+        #expect(!state.wantsToRead)
+        state.awaitingInputBudget = false
+        bytes[100...].withUnsafeBytes { state.receive($0) }
+        #expect(state.partialFrameBytes == 0)
+        #expect(state.nextRequest() == .start(frame))
     }
 
     @Test func aPartialFrameWaitsForTheRest() {
@@ -81,7 +114,7 @@ import Testing
         var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 1)
         Self.receive(&state, (1...3).map(Self.ping))
         #expect(state.nextRequest() == .start(Self.ping(1)))
-        #expect(state.nextRequest() == .pauseReading)
+        #expect(state.nextRequest() == .blocked)
         let (unstarted, closeNow) = state.beginShutdown()
         #expect(unstarted == [2, 3] && !closeNow)
         #expect(state.phase == .draining)

@@ -22,6 +22,7 @@ typedef struct Swiftgroupcache__Wire__RemoveRequest Swiftgroupcache__Wire__Remov
 typedef struct Swiftgroupcache__Wire__RemoveKeysRequest Swiftgroupcache__Wire__RemoveKeysRequest;
 typedef struct Swiftgroupcache__Wire__ErrorResponse Swiftgroupcache__Wire__ErrorResponse;
 typedef struct Swiftgroupcache__Wire__StatsResponse Swiftgroupcache__Wire__StatsResponse;
+typedef struct Swiftgroupcache__Wire__NodeStats Swiftgroupcache__Wire__NodeStats;
 typedef struct Swiftgroupcache__Wire__GroupStats Swiftgroupcache__Wire__GroupStats;
 typedef struct Swiftgroupcache__Wire__CacheStats Swiftgroupcache__Wire__CacheStats;
 
@@ -146,10 +147,103 @@ struct  Swiftgroupcache__Wire__StatsResponse
   ProtobufCMessage base;
   size_t n_groups;
   Swiftgroupcache__Wire__GroupStats **groups;
+  /*
+   * The node's own counters (swift-groupcache only; Go peers leave it out).
+   */
+  Swiftgroupcache__Wire__NodeStats *node;
 };
 #define SWIFTGROUPCACHE__WIRE__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__stats_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, NULL }
+
+
+/*
+ * A node's server counters: its connections, the bytes they buffer, and why connections were refused or
+ * closed. docs/RELIABILITY.md says what each limit does.
+ */
+struct  Swiftgroupcache__Wire__NodeStats
+{
+  ProtobufCMessage base;
+  /*
+   * Connections open now.
+   */
+  protobuf_c_boolean has_connections;
+  uint64_t connections;
+  /*
+   * Connection objects alive now, counted where they are created and freed: above `connections` only while
+   * closed connections are being torn down, or if they leak.
+   */
+  protobuf_c_boolean has_connection_objects;
+  uint64_t connection_objects;
+  /*
+   * Connections accepted since the node started.
+   */
+  protobuf_c_boolean has_accepted;
+  uint64_t accepted;
+  /*
+   * Bytes of the node-wide input budget held by partial frames now.
+   */
+  protobuf_c_boolean has_buffered_input_bytes;
+  uint64_t buffered_input_bytes;
+  /*
+   * Reply bytes waiting to be written now, on all connections.
+   */
+  protobuf_c_boolean has_buffered_output_bytes;
+  uint64_t buffered_output_bytes;
+  /*
+   * Connections refused at the connection limit.
+   */
+  protobuf_c_boolean has_refused_connection_limit;
+  uint64_t refused_connection_limit;
+  /*
+   * Connections closed for breaking the protocol (a bad header, a reply kind, a payload that does not decode).
+   */
+  protobuf_c_boolean has_closed_protocol_violation;
+  uint64_t closed_protocol_violation;
+  /*
+   * Connections closed for a frame over its limit or over the whole input budget.
+   */
+  protobuf_c_boolean has_closed_too_large;
+  uint64_t closed_too_large;
+  /*
+   * Connections closed after the idle timeout.
+   */
+  protobuf_c_boolean has_closed_idle;
+  uint64_t closed_idle;
+  /*
+   * Connections closed because their partial frame made too little progress.
+   */
+  protobuf_c_boolean has_closed_partial_frame;
+  uint64_t closed_partial_frame;
+  /*
+   * Connections closed because their replies did not move for the write timeout.
+   */
+  protobuf_c_boolean has_closed_write_timeout;
+  uint64_t closed_write_timeout;
+  /*
+   * Times a connection stopped being read because its unwritten replies reached the cap.
+   */
+  protobuf_c_boolean has_output_pauses;
+  uint64_t output_pauses;
+  /*
+   * Times a connection stopped being read because the input budget had no room for its frame.
+   */
+  protobuf_c_boolean has_input_pauses;
+  uint64_t input_pauses;
+  /*
+   * Replies over the frame limits, answered ERROR TOO_LARGE instead.
+   */
+  protobuf_c_boolean has_replies_too_large;
+  uint64_t replies_too_large;
+  /*
+   * Times accepting paused after an accept error (out of descriptors, out of memory).
+   */
+  protobuf_c_boolean has_accept_pauses;
+  uint64_t accept_pauses;
+};
+#define SWIFTGROUPCACHE__WIRE__NODE_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__node_stats__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -340,6 +434,25 @@ Swiftgroupcache__Wire__StatsResponse *
 void   swiftgroupcache__wire__stats_response__free_unpacked
                      (Swiftgroupcache__Wire__StatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Swiftgroupcache__Wire__NodeStats methods */
+void   swiftgroupcache__wire__node_stats__init
+                     (Swiftgroupcache__Wire__NodeStats         *message);
+size_t swiftgroupcache__wire__node_stats__get_packed_size
+                     (const Swiftgroupcache__Wire__NodeStats   *message);
+size_t swiftgroupcache__wire__node_stats__pack
+                     (const Swiftgroupcache__Wire__NodeStats   *message,
+                      uint8_t             *out);
+size_t swiftgroupcache__wire__node_stats__pack_to_buffer
+                     (const Swiftgroupcache__Wire__NodeStats   *message,
+                      ProtobufCBuffer     *buffer);
+Swiftgroupcache__Wire__NodeStats *
+       swiftgroupcache__wire__node_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swiftgroupcache__wire__node_stats__free_unpacked
+                     (Swiftgroupcache__Wire__NodeStats *message,
+                      ProtobufCAllocator *allocator);
 /* Swiftgroupcache__Wire__GroupStats methods */
 void   swiftgroupcache__wire__group_stats__init
                      (Swiftgroupcache__Wire__GroupStats         *message);
@@ -401,6 +514,9 @@ typedef void (*Swiftgroupcache__Wire__ErrorResponse_Closure)
 typedef void (*Swiftgroupcache__Wire__StatsResponse_Closure)
                  (const Swiftgroupcache__Wire__StatsResponse *message,
                   void *closure_data);
+typedef void (*Swiftgroupcache__Wire__NodeStats_Closure)
+                 (const Swiftgroupcache__Wire__NodeStats *message,
+                  void *closure_data);
 typedef void (*Swiftgroupcache__Wire__GroupStats_Closure)
                  (const Swiftgroupcache__Wire__GroupStats *message,
                   void *closure_data);
@@ -420,6 +536,7 @@ extern const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_request__d
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_keys_request__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__group_stats__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__cache_stats__descriptor;
 

@@ -15,8 +15,13 @@ final class RawConnection: Sendable {
     let fd: Int32
     private let parser = Mutex(FrameParser(limits: FrameLimits()))
 
-    init(port: Int) throws {
+    /// Connects to 127.0.0.1:`port`; a `receiveBuffer` size keeps the kernel from absorbing what the test wants
+    /// the server to hold (set before connecting, so the window is sized for it).
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -30,6 +35,12 @@ final class RawConnection: Sendable {
     }
 
     deinit { close(fd) }
+
+    /// Makes the close send a reset (RST) instead of an orderly end of stream.
+    func resetOnClose() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
 
     func send(_ bytes: [UInt8]) throws {
         var offset = 0

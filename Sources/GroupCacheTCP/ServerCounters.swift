@@ -1,0 +1,41 @@
+import GroupCacheWire
+import Synchronization
+
+/// A server's node-wide counters, which its connections update and STATS reports (``StatsResponse/Node``).
+///
+/// Concurrency: atomics; any thread may update and read them. Figures read together are not one snapshot.
+final class ServerCounters: Sendable {
+    /// Why the server closed a connection, or refused one.
+    enum Cause: Int, CaseIterable {
+        case connectionLimit, protocolViolation, tooLarge, idle, partialFrame, writeTimeout
+    }
+
+    /// Connection objects alive: counted in `init` and `deinit`, so a connection the server forgot but did not
+    /// free still shows here.
+    let connectionObjects = Atomic(0)
+    /// Connections the server holds open.
+    let openConnections = Atomic(0)
+    let accepted = Atomic(0)
+    let bufferedOutputBytes = Atomic(0)
+    let outputPauses = Atomic(0)
+    let inputPauses = Atomic(0)
+    let repliesTooLarge = Atomic(0)
+    let acceptPauses = Atomic(0)
+    /// Closes and refusals by cause: rare events, so one lock serves them all.
+    private let causes = Mutex([Int](repeating: 0, count: Cause.allCases.count))
+
+    /// Counts one connection closed or refused for `cause`.
+    func count(_ cause: Cause) {
+        causes.withLock { $0[cause.rawValue] += 1 }
+    }
+
+    /// The connections closed or refused for `cause`.
+    func count(of cause: Cause) -> Int {
+        causes.withLock { $0[cause.rawValue] }
+    }
+
+    /// Adds `delta` (negative to subtract) to `counter`.
+    static func add(_ delta: Int, to counter: borrowing Atomic<Int>) {
+        if delta != 0 { counter.add(delta, ordering: .relaxed) }
+    }
+}
