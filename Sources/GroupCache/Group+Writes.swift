@@ -30,9 +30,11 @@ extension Group {
     /// Stores `value` under `key` on every node: in its owner's main cache first, then in the main cache of this
     /// node and every other peer, dropping their hot copies so that none serves the old value.
     ///
-    /// - Throws: ``GroupCacheError/Code/peersFailed`` naming the owner if it failed (then nothing else was
+    /// - Throws: ``GroupCacheError/Code/tooLarge`` for a value over ``GroupOptions/maxValueBytes`` (no node is
+    ///   touched); ``GroupCacheError/Code/peersFailed`` naming the owner if it failed (then nothing else was
     ///   touched), or naming every other peer that failed.
     public func set(_ key: CacheKey, to value: CacheValue, timeout: Duration? = nil) async throws {
+        try checkSize(of: value, for: key, "the value set")
         let deadline = ContinuousClock.now + (timeout ?? options.defaultTimeout)
         let owner = peers?.owner(of: key)
         if let owner {

@@ -214,11 +214,19 @@ public final class Group: Sendable {
         do {
             let context = LoadContext(group: self, deadline: loadDeadline, isPeerRequest: isPeerRequest)
             let value = try await loader(key, context)
+            try checkSize(of: value, for: key, "the loader's value")
             counters.localLoads.increment()
             return Loaded(value: value, tier: .main)
         } catch {
             counters.localLoadErrs.increment()
             throw error
         }
+    }
+
+    /// Throws ``GroupCacheError/Code/tooLarge`` if `value` is over ``GroupOptions/maxValueBytes``.
+    func checkSize(of value: CacheValue, for key: CacheKey, _ what: String) throws(GroupCacheError) {
+        guard value.bytes.count > options.maxValueBytes else { return }
+        throw GroupCacheError(
+            .tooLarge, "\(what) for \(key) is \(value.bytes.count) bytes; group \(name) keeps at most \(options.maxValueBytes)")
     }
 }

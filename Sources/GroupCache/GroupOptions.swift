@@ -16,16 +16,22 @@ public struct GroupOptions: Sendable {
     /// Setting it trades herd protection for latency: when a slow owner passes this limit, the caller loads the
     /// key itself, so during an owner's slow load every node may load the same key once.
     public var peerTimeout: Duration?
+    /// The largest value the group keeps, in bytes (default 64 MiB, the TCP transport's default frame limit). A
+    /// loader's value over it fails the load with ``GroupCacheError/Code/tooLarge`` (nothing is cached, and a
+    /// peer that asked is told so), and ``Group/set(_:to:timeout:)`` refuses one before it reaches any node: a
+    /// value that peers could not carry never enters the cache.
+    public var maxValueBytes: Int
 
     /// Creates options; the defaults keep a hot cache, give callers 5 seconds and loads 30.
     public init(
         hotCache: Bool = true, defaultTimeout: Duration = .seconds(5), loadTimeout: Duration = .seconds(30),
-        peerTimeout: Duration? = nil
+        peerTimeout: Duration? = nil, maxValueBytes: Int = 64 << 20
     ) {
         self.hotCache = hotCache
         self.defaultTimeout = defaultTimeout
         self.loadTimeout = loadTimeout
         self.peerTimeout = peerTimeout
+        self.maxValueBytes = maxValueBytes
     }
 }
 

@@ -44,10 +44,20 @@ public final class TCPNodeClient: Sendable {
 
     /// Returns each group's counters at the node.
     public func stats(timeout: Duration = .seconds(10)) async throws -> [String: GroupStats] {
+        try await report(timeout: timeout).groups
+    }
+
+    /// Returns each group's counters at the node, and its server's counters (connections, buffered bytes,
+    /// refusals by cause) by their names in docs/PROTOCOL.md's `NodeStats`, in that order; `server` is `nil`
+    /// for a node that does not send them (a Go peer).
+    public func report(
+        timeout: Duration = .seconds(10)
+    ) async throws -> (groups: [String: GroupStats], server: [(name: String, value: UInt64)]?) {
         let response = try await client.stats(deadline: .now + timeout)
         var groups: [String: GroupStats] = [:]
         for group in response.groups { groups[String(decoding: group.name, as: UTF8.self)] = GroupStats(group) }
-        return groups
+        let server = response.node.map { node in StatsResponse.Node.fields.map { ($0.name, node[keyPath: $0.keyPath]) } }
+        return (groups, server)
     }
 
     /// Sends a PING and returns how long the PONG took.

@@ -15,8 +15,12 @@ final class TCPPeerClient: PeerClient {
     /// Set once the peer answered REMOVE_KEYS with UNSUPPORTED: later calls send one REMOVE per key.
     private let removeKeysUnsupported = Atomic(false)
 
+    /// The limits this side checks before sending, the same a reader applies.
+    private let limits: FrameLimits
+
     init(peer: Peer, options: TCPClientOptions) throws(GroupCacheError) {
         self.id = peer.id
+        self.limits = options.limits
         self.pool = try ConnectionPool(peerID: peer.id, address: peer.address, options: options)
     }
 
@@ -41,6 +45,11 @@ final class TCPPeerClient: PeerClient {
 
     /// SET with `flags`.
     func set(group: String, key: CacheKey, value: CacheValue, flags: FrameFlags, deadline: ContinuousClock.Instant) async throws {
+        // Checked here rather than by the peer, which would close the connection and fail every request on it.
+        guard value.bytes.count <= limits.maxValueBytes else {
+            throw GroupCacheError(
+                .tooLarge, "a SET of \(value.bytes.count) bytes to peer \(id) is over the limit of \(limits.maxValueBytes)")
+        }
         let request = SetRequest(group: Array(group.utf8), key: key.bytes, value: value.bytes, expire: value.expiryNanoseconds)
         _ = try await send(.set, request, flags: flags, deadline: deadline)
     }

@@ -110,13 +110,14 @@ struct RemoveCommand: AsyncParsableCommand {
 /// `gcctl stats`: a node's counters.
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "stats", abstract: "Print a node's counters for each group, one `name value` per line.")
+        commandName: "stats",
+        abstract: "Print a node's counters, one `name value` per line: each group's, then its server's (`node.`).")
 
     @OptionGroup var options: NodeOptions
 
     func run() async throws {
         do {
-            let groups = try await options.client().stats(timeout: options.duration)
+            let (groups, server) = try await options.client().report(timeout: options.duration)
             for (name, stats) in groups.sorted(by: { $0.key < $1.key }) {
                 let rows: [(String, Int)] = [
                     ("gets", stats.gets), ("cache_hits", stats.cacheHits), ("peer_loads", stats.peerLoads),
@@ -129,6 +130,7 @@ struct StatsCommand: AsyncParsableCommand {
                 ]
                 for (counter, value) in rows { print("\(name).\(counter) \(value)") }
             }
+            for (counter, value) in server ?? [] { print("node.\(counter) \(value)") }
         } catch {
             throw Failure.exit(error, node: options.node)
         }

@@ -124,6 +124,7 @@ extension Array {
         #expect(try await Self.gcctl(["remove", "k"] + at).status == 0)
         let stats = try await Self.gcctl(["stats"] + at)
         #expect(stats.status == 0 && stats.output.contains("things.gets "), "got \(stats.output)")
+        #expect(stats.output.contains("node.connections ") && stats.output.contains("node.connection_objects "))
         let ping = try await Self.gcctl(["ping"] + at)
         #expect(ping.status == 0 && ping.output.hasPrefix("pong from \(nodes[0].address)"))
     }

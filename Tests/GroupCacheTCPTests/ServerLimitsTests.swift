@@ -208,4 +208,20 @@ import Glibc
         #expect(node.server.counters.repliesTooLarge.load(ordering: .relaxed) == 1)
         await node.server.shutdown()
     }
+
+    @Test func aSetOverTheSendersLimitFailsLocallyAndTheConnectionCarriesOn() async throws {
+        let node = try ServedNode()
+        var limits = FrameLimits()
+        limits.maxValueBytes = 1000
+        let client = try TCPNodeClient(address: "127.0.0.1:\(node.port)", options: TCPClientOptions(limits: limits))
+        try await client.set("fits", to: CacheValue([UInt8](repeating: 1, count: 1000)), group: "things")
+        let error = await #expect(throws: GroupCacheError.self) {
+            try await client.set("big", to: CacheValue([UInt8](repeating: 1, count: 1001)), group: "things")
+        }
+        #expect(error?.code == .tooLarge)
+        #expect(try await client.get("fits", group: "things").bytes.count == 1000)
+        #expect(node.server.counters.count(of: .tooLarge) == 0, "the oversized SET reached the server")
+        #expect(node.server.counters.accepted.load(ordering: .relaxed) == 1, "the connection was replaced")
+        await node.server.shutdown()
+    }
 }

@@ -29,6 +29,29 @@ final class Source: Sendable {
 }
 
 @Suite struct GroupTests {
+    @Test func aValueOverMaxValueBytesIsRefusedAtLoadAndAtSetAndCachedNowhere() async throws {
+        let loads = Atomic(0)
+        let group = try GroupRegistry().makeGroup(
+            name: "g", cacheBytes: 1 << 20, options: GroupOptions(maxValueBytes: 1000)
+        ) { key, _ in
+            loads.add(1, ordering: .relaxed)
+            return CacheValue([UInt8](repeating: 1, count: key.description == "big" ? 1001 : 1000))
+        }
+        for attempt in 1...2 {
+            await #expect(throws: GroupCacheError.self, "attempt \(attempt)") {
+                do { _ = try await group.get("big") } catch let error as GroupCacheError {
+                    #expect(error.code == .tooLarge && error.message.contains("1001 bytes"), "got \(error)")
+                    throw error
+                }
+            }
+        }
+        #expect(loads.load(ordering: .relaxed) == 2, "a refused value was cached")
+        #expect(try await group.get("fits").bytes.count == 1000)
+        await #expect(throws: GroupCacheError.self) { try await group.set("k", to: CacheValue([UInt8](repeating: 0, count: 1001))) }
+        #expect(group.stats.mainCache.items == 1)
+        #expect(group.stats.localLoadErrs == 2)
+    }
+
     /// A loader that hangs past the load timeout: its callers get deadlineExceeded, its task is cancelled, the key
     /// is free for a new load at once, and its late value is cached nowhere. The timeout is generous because the
     /// second, instant load must also start within it while other suites load the machine.

@@ -82,7 +82,21 @@ import Testing
                 """,
             encode: { statsSample.encoded() },
             decodesBack: { try StatsResponse.decode(from: $0) == statsSample }),
+        Golden(
+            name: "StatsResponse with the node's counters", message: "StatsResponse",
+            text: "node { "
+                + StatsResponse.Node.fields.enumerated().map { "\($1.name): \(1000 + $0)" }.joined(separator: " ")
+                + " }",
+            encode: { nodeSample.encoded() },
+            decodesBack: { try StatsResponse.decode(from: $0) == nodeSample }),
     ]
+
+    /// Every node counter set, each to a different value, so a field mapped to the wrong number fails.
+    static let nodeSample: StatsResponse = {
+        var node = StatsResponse.Node()
+        for (index, field) in StatsResponse.Node.fields.enumerated() { node[keyPath: field.keyPath] = UInt64(1000 + index) }
+        return StatsResponse(groups: [], node: node)
+    }()
 
     static let statsSample: StatsResponse = {
         var users = StatsResponse.Group(name: Array("users".utf8))
