@@ -36,6 +36,12 @@ let package = Package(
             ],
             path: "Sources/TransportBenchmark"
         ),
+        // Resident memory of a group full of tiny entries, against the budget.
+        .executableTarget(
+            name: "CacheMemoryBenchmark",
+            dependencies: [.product(name: "GroupCache", package: "swift-groupcache")],
+            path: "Sources/CacheMemoryBenchmark"
+        ),
         // The harness: swift-groupcache against the floor, memcached, Redis and Go groupcache (tools/bench).
         .executableTarget(
             name: "groupcache-bench",

@@ -2,7 +2,8 @@ import GroupCacheLRU
 
 /// A group's main and hot caches under one byte budget.
 ///
-/// Each entry costs its key's bytes plus its value's bytes. After every insert, while the two together exceed
+/// Each entry costs its key's bytes plus its value's bytes plus ``CacheStats/entryOverheadBytes``, so that the
+/// budget bounds memory however small the entries are. After every insert, while the two together exceed
 /// the budget, the oldest entry goes from the hot cache if it holds more than an eighth of what main holds,
 /// else from main (golang and Mailgun's policy). A budget of 0 caches nothing. A value larger than the whole
 /// budget is not cached, rather than flushing everything else for it.
@@ -48,7 +49,7 @@ struct CacheStore {
     /// Stores `value` under `key` in `tier`, replacing any entry there; storing in main drops a hot copy, and a
     /// key that main holds is not stored in hot.
     mutating func store(_ value: CacheValue, forKey key: CacheKey, in tier: Tier) {
-        let cost = key.count + value.count
+        let cost = key.count + value.count + CacheStats.entryOverheadBytes
         guard budget > 0, cost <= budget else { return }
         switch tier {
         case .main:

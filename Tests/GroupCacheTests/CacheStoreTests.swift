@@ -4,6 +4,8 @@ import Testing
 
 @Suite struct CacheStoreTests {
     let clock = ManualWallClock()
+    /// What each entry costs besides its bytes.
+    let overhead = CacheStats.entryOverheadBytes
 
     func value(_ size: Int, expiry: Int64 = 0) -> CacheValue {
         CacheValue([UInt8](repeating: 7, count: size), expiryNanoseconds: expiry)
@@ -13,11 +15,20 @@ import Testing
         var store = CacheStore(budget: 1_000)
         store.store(value(10), forKey: "abc", in: .main)
         store.store(value(20), forKey: "de", in: .hot)
-        #expect(store.stats.main.bytes == 13)
-        #expect(store.stats.hot.bytes == 22)
+        #expect(store.stats.main.bytes == 13 + overhead)
+        #expect(store.stats.hot.bytes == 22 + overhead)
         store.store(value(1), forKey: "abc", in: .main)
-        #expect(store.stats.main.bytes == 4, "replacing must release the old bytes (golang #177)")
+        #expect(store.stats.main.bytes == 4 + overhead, "replacing must release the old bytes (golang #177)")
         #expect(store.stats.main.items == 1)
+    }
+
+    /// Many tiny entries cannot take many times the budget: each counts its overhead.
+    @Test func tinyEntriesCountTheirOverheadAgainstTheBudget() {
+        var store = CacheStore(budget: 100 * (2 + overhead))
+        for index in 0..<1_000 { store.store(value(1), forKey: CacheKey(bytes: [UInt8(index % 256)]), in: .main) }
+        for index in 0..<1_000 { store.store(value(1), forKey: CacheKey(bytes: [0xff, UInt8(index % 256)]), in: .main) }
+        #expect(store.stats.main.items <= 100)
+        #expect(store.stats.main.bytes <= 100 * (2 + overhead))
     }
 
     @Test func aZeroBudgetCachesNothing() {
@@ -28,7 +39,7 @@ import Testing
     }
 
     @Test func aValueLargerThanTheBudgetIsNotCachedAndEvictsNothing() {
-        var store = CacheStore(budget: 100)
+        var store = CacheStore(budget: 100 + overhead)
         store.store(value(10), forKey: "small", in: .main)
         store.store(value(200), forKey: "big", in: .main)
         #expect(store.value(forKey: "big", clock: clock) == nil)
@@ -37,12 +48,15 @@ import Testing
 
     /// golang's policy: over budget, evict from hot while hot holds more than main/8, else from main.
     @Test func theHotCacheStaysWithinAnEighthOfMain() {
-        var store = CacheStore(budget: 900)
-        for index in 0..<8 { store.store(value(99), forKey: CacheKey("m\(index)"), in: .main) }  // 800 bytes
-        for index in 0..<10 { store.store(value(49), forKey: CacheKey("h\(index)"), in: .hot) }
+        // Main entries of 100 bytes, hot ones of 50, each plus the overhead: 8 main entries and some hot ones fit.
+        let mainEntry = 100 + overhead, hotEntry = 50 + overhead
+        let budget = 8 * mainEntry + mainEntry / 8 + hotEntry
+        var store = CacheStore(budget: budget)
+        for index in 0..<8 { store.store(value(98), forKey: CacheKey("m\(index)"), in: .main) }
+        for index in 0..<10 { store.store(value(48), forKey: CacheKey("h\(index)"), in: .hot) }
         let stats = store.stats
-        #expect(stats.main.bytes + stats.hot.bytes <= 900)
-        #expect(stats.hot.bytes <= stats.main.bytes / 8 + 51, "hot \(stats.hot.bytes) main \(stats.main.bytes)")
+        #expect(stats.main.bytes + stats.hot.bytes <= budget)
+        #expect(stats.hot.bytes <= stats.main.bytes / 8 + hotEntry, "hot \(stats.hot.bytes) main \(stats.main.bytes)")
         #expect(stats.main.items == 8, "main lost entries to hot-cache fills")
         #expect(stats.hot.evictions > 0)
     }
@@ -71,7 +85,8 @@ import Testing
     @Test(arguments: [11, 12, 13])
     func byteCountsMatchARecomputedSum(seed: UInt64) {
         var random = SplitMix64(seed: seed)
-        var store = CacheStore(budget: 2_000)
+        let budget = 2_000 + 10 * overhead
+        var store = CacheStore(budget: budget)
         var keys: Set<CacheKey> = []
         for _ in 0..<5_000 {
             let key = CacheKey("key\(random.next() % 100)")
@@ -82,14 +97,14 @@ import Testing
             default: store.store(value(Int(random.next() % 120)), forKey: key, in: .main)
             }
             let stats = store.stats
-            #expect(stats.main.bytes + stats.hot.bytes <= 2_000)
+            #expect(stats.main.bytes + stats.hot.bytes <= budget)
         }
         let stats = store.stats
         var recomputed = 0
         var items = 0
         for key in keys {
             if let held = store.value(forKey: key, clock: clock) {
-                recomputed += key.count + held.count
+                recomputed += key.count + held.count + overhead
                 items += 1
             }
         }

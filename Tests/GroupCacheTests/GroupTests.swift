@@ -86,7 +86,7 @@ final class Source: Sendable {
         #expect(source.loadCount == 1)
         let stats = group.stats
         #expect(stats.gets == 2 && stats.cacheHits == 1 && stats.loads == 1 && stats.localLoads == 1)
-        #expect(stats.mainCache.items == 1 && stats.mainCache.bytes == 1 + 4)
+        #expect(stats.mainCache.items == 1 && stats.mainCache.bytes == 1 + 4 + CacheStats.entryOverheadBytes)
     }
 
     @Test func notFoundReachesTheCallerAndIsNotCached() async throws {
