@@ -34,6 +34,9 @@ public final class TCPServer: Sendable {
         var acceptSource: (any DispatchSourceRead)?
         var acceptSuspended = false
         var sweepTimer: (any DispatchSourceTimer)?
+        /// Resumes accepting after a pause. Made and armed at start, so that resuming needs nothing new from
+        /// the system at the moment the process is out of descriptors.
+        var resumeTimer: (any DispatchSourceTimer)?
         var connections: [ObjectIdentifier: ServerConnection] = [:]
         var nextQueue = 0
         var isShuttingDown = false
@@ -80,6 +83,12 @@ public final class TCPServer: Sendable {
             sweep.setEventHandler { [self] in sweepConnections() }
             state.sweepTimer = sweep
             sweep.activate()
+
+            let resume = DispatchSource.makeTimerSource(queue: queue)
+            resume.setEventHandler { [self] in resumeAccepting() }
+            resume.schedule(deadline: .now() + .seconds(3600), leeway: .milliseconds(10))
+            state.resumeTimer = resume
+            resume.activate()
         }
         return boundPort
     }
@@ -138,6 +147,8 @@ public final class TCPServer: Sendable {
         state.withLock { state in
             state.sweepTimer?.cancel()
             state.sweepTimer = nil
+            state.resumeTimer?.cancel()
+            state.resumeTimer = nil
         }
     }
 
@@ -156,11 +167,17 @@ public final class TCPServer: Sendable {
                 return
             }
             guard let fd else { return }
-            admit(fd)
+            guard admit(fd) else {
+                counters.acceptPauses.add(1, ordering: .relaxed)
+                pauseAccepting(for: .milliseconds(100))
+                return
+            }
         }
     }
 
-    private func admit(_ fd: Int32) {
+    /// Serves the accepted `fd`, or refuses it with ERROR UNAVAILABLE; returns `false` when the process is out
+    /// of descriptors, so that accepting pauses rather than refuse every connection in the backlog in turn.
+    private func admit(_ fd: Int32) -> Bool {
         let queue = state.withLock { state -> ConnectionQueue? in
             guard !state.isShuttingDown, state.connections.count < options.maxConnections else { return nil }
             state.nextQueue = (state.nextQueue + 1) % connectionQueues.count
@@ -169,12 +186,8 @@ public final class TCPServer: Sendable {
         counters.accepted.add(1, ordering: .relaxed)
         guard let queue else {
             counters.count(.connectionLimit)
-            var refusal: [UInt8] = []
-            let response = ErrorResponse(code: .unavailable, message: "the node serves its limit of connections")
-            Frame.encode(kind: .error, id: 0, message: response, to: &refusal)
-            _ = try? refusal.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
-            Socket.close(fd)
-            return
+            Self.refuse(fd, "the node serves its limit of connections")
+            return true
         }
         let connection: ServerConnection
         do {
@@ -182,12 +195,21 @@ public final class TCPServer: Sendable {
                 fd: fd, lane: queue, handler: handler, options: options, counters: counters, budget: budget
             ) { [weak self] connection in self?.remove(connection) }
         } catch {
-            Socket.close(fd)
-            return
+            Self.refuse(fd, "the node is out of file descriptors (\(error))")
+            return !error.isOutOfDescriptors
         }
         state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
         counters.openConnections.add(1, ordering: .relaxed)
         connection.start()
+        return true
+    }
+
+    /// Sends ERROR UNAVAILABLE with id 0 and `reason` on `fd`, and closes it.
+    private static func refuse(_ fd: Int32, _ reason: String) {
+        var refusal: [UInt8] = []
+        Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .unavailable, message: reason), to: &refusal)
+        _ = try? refusal.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
+        Socket.close(fd)
     }
 
     private func remove(_ connection: ServerConnection) {
@@ -207,13 +229,15 @@ public final class TCPServer: Sendable {
             guard !state.acceptSuspended, let source = state.acceptSource else { return }
             source.suspend()
             state.acceptSuspended = true
+            state.resumeTimer?.schedule(deadline: .now() + pause, leeway: .milliseconds(10))
         }
-        queue.asyncAfter(deadline: .now() + pause) { [self] in
-            state.withLock { state in
-                guard state.acceptSuspended, let source = state.acceptSource else { return }
-                source.resume()
-                state.acceptSuspended = false
-            }
+    }
+
+    private func resumeAccepting() {
+        state.withLock { state in
+            guard state.acceptSuspended, let source = state.acceptSource else { return }
+            source.resume()
+            state.acceptSuspended = false
         }
     }
 

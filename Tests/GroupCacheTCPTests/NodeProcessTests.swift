@@ -54,6 +54,52 @@ import Testing
         #expect(again.expire == first.expire, "the copy at the other node has another expiry")
     }
 
+    /// Out of descriptors, a node pauses accepting rather than spinning on a listener that stays readable, and
+    /// accepts the waiting connections once descriptors are free again.
+    @Test func outOfDescriptorsANodePausesAcceptingWithoutSpinning() async throws {
+        let node = try await NodeProcess.start()
+        // A limit that leaves the node 40 free descriptor numbers (20 connections), whatever it holds already:
+        // new descriptors take the lowest free numbers, and must be below the limit.
+        let pid = node.process.processIdentifier
+        let held = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { Int($0) })
+        var bound = 0, free = 0
+        while free < 40 {
+            if !held.contains(bound) { free += 1 }
+            bound += 1
+        }
+        let limit = Process()
+        limit.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        limit.arguments = ["--pid", "\(pid)", "--nofile=\(bound):\(bound)"]
+        try limit.run()
+        limit.waitUntilExit()
+        try #require(limit.terminationStatus == 0, "prlimit failed")
+
+        // Each connection takes two descriptors at the node (the socket and its dup): 60 cannot all be accepted.
+        var connections = try (0..<60).map { _ in try RawConnection(port: node.port) }
+        for (index, connection) in connections.enumerated() { try connection.send([Frame(kind: .ping, id: UInt32(index + 1))]) }
+        let answered = try await Array(connections.prefix(3)).asyncMap { try await $0.nextFrame(timeout: .seconds(5))?.kind }
+        #expect(answered == [.pong, .pong, .pong], "limit \(bound), \(held.count) descriptors held: \(held.sorted())")
+        let cpuBefore = node.cpuTime
+        try await Task.sleep(for: .milliseconds(500))
+        let cpu = node.cpuTime - cpuBefore
+        #expect(cpu < .milliseconds(250), "the node used \(cpu) of CPU in 500 ms at its descriptor limit")
+
+        // Free descriptors (50 connections close; the last 10 need 20 of the 40): each connection that waited is
+        // answered, or was refused with UNAVAILABLE (one per pause, while the node had no descriptor to spare);
+        // none is dropped without a word.
+        let waiting = Array(connections.dropFirst(50))
+        connections.removeAll()
+        var outcomes: [String] = []
+        for connection in waiting {
+            let frame = try await connection.nextFrame()
+            outcomes.append(frame?.kind == .pong ? "pong" : frame?.errorCode == .unavailable ? "refused" : "\(String(describing: frame))")
+        }
+        #expect(outcomes.allSatisfy { $0 == "pong" || $0 == "refused" }, "got \(outcomes)")
+        #expect(outcomes.contains("pong"), "no waiting connection was served after descriptors were freed")
+        let stats = try await NodeClient(node).nodeStats()
+        #expect(stats.acceptPauses >= 1, "accepting never paused")
+    }
+
     @Test func aKilledPeerMakesGetsLoadLocallyWithinTheDeadline() async throws {
         let nodes = try await NodeProcess.cluster(3)
         let clients = try nodes.map { try NodeClient($0) }

@@ -52,6 +52,19 @@ final class NodeProcess: Sendable {
         }
     }
 
+    /// The port it listens on.
+    var port: Int { Int(address.split(separator: ":").last!)! }
+
+    /// The CPU time the process has used so far (user + system), from /proc.
+    var cpuTime: Duration {
+        let stat = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are the
+        // 12th and 13th of them, in clock ticks.
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return .zero }
+        return .milliseconds((user + system) * 1000 / Int(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
     /// Kills the node at once, as a crash would.
     func kill() { child.kill() }
 
@@ -88,6 +101,14 @@ struct NodeClient {
 
     func remove(_ key: String) async throws {
         try await client.remove(group: group, key: CacheKey(key), flags: .route, deadline: .now + .seconds(10))
+    }
+
+    /// The node's server counters.
+    func nodeStats() async throws -> StatsResponse.Node {
+        guard let node = try await client.stats(deadline: .now + .seconds(10)).node else {
+            throw NodeProcess.Failure("the node sent no server counters")
+        }
+        return node
     }
 
     func stats() async throws -> StatsResponse.Group {
