@@ -60,6 +60,18 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Loaded values expire after this many seconds; 0 means never.")
     var ttlSeconds = 0.0
 
+    @Option(help: "Connections served at once; one more is refused with UNAVAILABLE.")
+    var maxConnections = TCPServerOptions().maxConnections
+
+    @Option(help: "Reply bytes one connection may have unwritten before the node stops reading it.")
+    var maxOutputBytesPerConnection = TCPServerOptions().maxOutputBytesPerConnection
+
+    @Option(help: "Bytes all connections together may hold in partial frames (the input budget).")
+    var maxBufferedInputBytes = TCPServerOptions().maxBufferedInputBytes
+
+    @Option(help: "Seconds a connection's unwritten replies may stand still before it is closed.")
+    var writeTimeoutSeconds = 30.0
+
     func run() async throws {
         guard let configuration = Self.rings[ring] else {
             throw ValidationError("--ring must be golang, mailgun or v3")
@@ -67,7 +79,12 @@ struct NodeCommand: AsyncParsableCommand {
         let (host, port) = try Self.split(listen)
         let picker = DeferredPeerPicker()
         let registry = GroupRegistry(peers: picker)
-        let server = TCPServer(registry: registry)
+        var serverOptions = TCPServerOptions()
+        serverOptions.maxConnections = maxConnections
+        serverOptions.maxOutputBytesPerConnection = maxOutputBytesPerConnection
+        serverOptions.maxBufferedInputBytes = maxBufferedInputBytes
+        serverOptions.writeTimeout = .milliseconds(Int(writeTimeoutSeconds * 1000))
+        let server = TCPServer(registry: registry, options: serverOptions)
         let boundPort: Int
         do {
             boundPort = try server.start(host: host, port: port)

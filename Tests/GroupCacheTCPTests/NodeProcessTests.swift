@@ -100,6 +100,15 @@ import Testing
         #expect(stats.acceptPauses >= 1, "accepting never paused")
     }
 
+    @Test func theNodesLimitFlagsReachItsServer() async throws {
+        let node = try await NodeProcess.start(arguments: ["--max-connections", "1"])
+        let first = try RawConnection(port: node.port)
+        try first.send([Frame(kind: .ping, id: 1)])
+        #expect(try await first.nextFrame()?.kind == .pong)
+        let second = try RawConnection(port: node.port)
+        #expect(try await second.nextFrame()?.errorCode == .unavailable)
+    }
+
     @Test func aKilledPeerMakesGetsLoadLocallyWithinTheDeadline() async throws {
         let nodes = try await NodeProcess.cluster(3)
         let clients = try nodes.map { try NodeClient($0) }
