@@ -69,6 +69,8 @@ final class ClientConnection: Sendable {
     private let state = Mutex(Locked())
     private let writer = Mutex(Writer())
     private let onClose: @Sendable (ClientConnection) -> Void
+    /// The limits the peer reads with, which this side checks before it sends.
+    private let limits: FrameLimits
 
     init(
         fd: Int32, peerID: String, limits: FrameLimits, queue: DispatchQueue,
@@ -80,6 +82,7 @@ final class ClientConnection: Sendable {
         self.queue = queue
         self.onClose = onClose
         self.reader = Mutex(Reader(parser: FrameParser(limits: limits)))
+        self.limits = limits
         writer.withLock { writer in
             let write = DispatchSource.makeWriteSource(fileDescriptor: writeFD, queue: queue)
             write.setEventHandler { [self] in writable() }
@@ -108,7 +111,9 @@ final class ClientConnection: Sendable {
     /// Sends a request whose frame `encode` appends for the given id, and returns the reply frame (its success
     /// kind or ERROR).
     ///
-    /// - Throws: ``ClosedBeforeWrite`` if the connection was closed before any byte was written;
+    /// - Throws: ``GroupCacheError`` `tooLarge` if the frame is over the limits the peer reads with: it is not
+    ///   sent, since the peer would close the connection and fail every other request on it;
+    ///   ``ClosedBeforeWrite`` if the connection was closed before any byte was written;
     ///   ``GroupCacheError`` `peerUnavailable` if it fails later, `deadlineExceeded` at `deadline`;
     ///   `CancellationError`.
     func request(
@@ -138,6 +143,16 @@ final class ClientConnection: Sendable {
                 }
                 var frame: [UInt8] = []
                 encode(id, &frame)
+                let kind = FrameKind(rawValue: frame[4])
+                let payload = frame.count - FrameHeader.byteCount
+                guard payload <= limits.maxPayloadBytes(for: kind) else {
+                    let pending = state.withLock { $0.pending.removeValue(forKey: id) }
+                    pending?.waiter.resume(
+                        throwing: GroupCacheError(
+                            .tooLarge,
+                            "a \(kind) of \(payload) payload bytes to peer \(peerID) is over the limit of \(limits.maxPayloadBytes(for: kind))"))
+                    return
+                }
                 guard write(frame) else {
                     // Nothing of it went out: the caller may send it again elsewhere, unless the close got to
                     // the waiter first.

@@ -12,11 +12,10 @@ import Synchronization
 final class TCPPeerClient: PeerClient {
     let id: String
     let pool: ConnectionPool
+    /// The limits the peer reads with.
+    private let limits: FrameLimits
     /// Set once the peer answered REMOVE_KEYS with UNSUPPORTED: later calls send one REMOVE per key.
     private let removeKeysUnsupported = Atomic(false)
-
-    /// The limits this side checks before sending, the same a reader applies.
-    private let limits: FrameLimits
 
     init(peer: Peer, options: TCPClientOptions) throws(GroupCacheError) {
         self.id = peer.id
@@ -45,7 +44,7 @@ final class TCPPeerClient: PeerClient {
 
     /// SET with `flags`.
     func set(group: String, key: CacheKey, value: CacheValue, flags: FrameFlags, deadline: ContinuousClock.Instant) async throws {
-        // Checked here rather than by the peer, which would close the connection and fail every request on it.
+        // The value is held to the limit the peer holds values to; the connection checks the frame as a whole.
         guard value.bytes.count <= limits.maxValueBytes else {
             throw GroupCacheError(
                 .tooLarge, "a SET of \(value.bytes.count) bytes to peer \(id) is over the limit of \(limits.maxValueBytes)")

@@ -209,7 +209,7 @@ import Glibc
         await node.server.shutdown()
     }
 
-    @Test func aSetOverTheSendersLimitFailsLocallyAndTheConnectionCarriesOn() async throws {
+    @Test func requestsOverTheSendersLimitsFailLocallyAndTheConnectionCarriesOn() async throws {
         let node = try ServedNode()
         var limits = FrameLimits()
         limits.maxValueBytes = 1000
@@ -219,6 +219,10 @@ import Glibc
             try await client.set("big", to: CacheValue([UInt8](repeating: 1, count: 1001)), group: "things")
         }
         #expect(error?.code == .tooLarge)
+        let longKey = await #expect(throws: GroupCacheError.self) {
+            _ = try await client.get(CacheKey(String(repeating: "k", count: 70_000)), group: "things")
+        }
+        #expect(longKey?.code == .tooLarge, "a GET over 64 KiB was sent")
         #expect(try await client.get("fits", group: "things").bytes.count == 1000)
         #expect(node.server.counters.count(of: .tooLarge) == 0, "the oversized SET reached the server")
         #expect(node.server.counters.accepted.load(ordering: .relaxed) == 1, "the connection was replaced")
