@@ -7,6 +7,9 @@ import Synchronization
 /// (its clients and the clients that reach it then fail as a refused connection would), and requests can be
 /// counted.
 ///
+/// The network holds its nodes' registries; their clients hold the network weakly (else network, registry,
+/// group, ring and client would keep one another alive forever), so keep the network while its nodes work.
+///
 /// Concurrency: every method may be called from any task.
 public final class InMemoryNetwork: Sendable {
     private struct Node {
@@ -22,7 +25,7 @@ public final class InMemoryNetwork: Sendable {
 
     /// Returns a picker for the node `local`, which will reach every peer set on it through this network.
     public func makePeerRing(local: Peer, configuration: RingConfiguration = .golang) -> PeerRing {
-        PeerRing(local: local, configuration: configuration) { [self] peer in
+        PeerRing(local: local, configuration: configuration) { [weak self] peer in
             InMemoryPeerClient(id: peer.id, network: self)
         }
     }
@@ -53,10 +56,10 @@ public final class InMemoryNetwork: Sendable {
 /// A client that calls a node of an ``InMemoryNetwork`` directly.
 struct InMemoryPeerClient: PeerClient {
     let id: String
-    let network: InMemoryNetwork
+    weak var network: InMemoryNetwork?
 
     func get(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws -> CacheValue {
-        let group = try network.group(named: group, at: id)
+        let group = try reach(group)
         do {
             return try await group.serveGet(key, deadline: deadline)
         } catch let error as GroupCacheError {
@@ -70,14 +73,20 @@ struct InMemoryPeerClient: PeerClient {
     }
 
     func set(group: String, key: CacheKey, value: CacheValue, deadline: ContinuousClock.Instant) async throws {
-        try network.group(named: group, at: id).serveSet(key, value: value)
+        try reach(group).serveSet(key, value: value)
     }
 
     func remove(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws {
-        try network.group(named: group, at: id).serveRemove(key)
+        try reach(group).serveRemove(key)
     }
 
     func removeKeys(group: String, keys: [CacheKey], deadline: ContinuousClock.Instant) async throws {
-        try network.group(named: group, at: id).serveRemoveKeys(keys)
+        try reach(group).serveRemoveKeys(keys)
+    }
+
+    /// The group `name` at this client's peer, through the network while it exists.
+    private func reach(_ name: String) throws -> Group {
+        guard let network else { throw GroupCacheError(.peerUnavailable, "peer \(id): the network is gone") }
+        return try network.group(named: name, at: id)
     }
 }

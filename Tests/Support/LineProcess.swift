@@ -48,6 +48,9 @@ public final class LineProcess: Sendable {
     deinit {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         try? input.close()
+        // Foundation keeps a running Process (and its pipes) alive until it has seen the child end: wait for
+        // that here, or the objects outlive the test.
+        process.waitUntilExit()
     }
 
     /// The next line the process prints, waiting at most `timeout`; `nil` if none came.
