@@ -55,6 +55,7 @@ enum Bench {
         try await section("herd") { herdLoads = try await OurSections.herd(settings, report) }
         try await section("mixed") { try await OurSections.mixed(settings, report) }
         try await section("memory") { try await OurSections.memory(settings, report) }
+        try await section("fairness") { try await OurSections.fairness(settings, report) }
 
         report.targets = Targets.check(report, herdLoads: herdLoads)
         report.note(plotLatencies(report, to: settings.output))

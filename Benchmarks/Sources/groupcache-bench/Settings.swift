@@ -17,7 +17,9 @@ struct Settings {
     var memoryBudget = 256 << 20
     var placement = Placement.cross
 
-    static let sections: Set<String> = ["floor", "local", "peer", "miss", "herd", "mixed", "memory", "memcached", "redis", "go"]
+    static let sections: Set<String> = [
+        "floor", "local", "peer", "miss", "herd", "mixed", "memory", "fairness", "memcached", "redis", "go",
+    ]
 
     var logs: URL { output.appendingPathComponent("logs") }
 

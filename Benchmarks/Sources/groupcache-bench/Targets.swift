@@ -55,6 +55,15 @@ enum Targets {
         } else {
             targets.append(Target(name: "memory: resident under 1.3x the budget + 32 MiB", result: "not measured", met: nil))
         }
+        if let fair = report.row("fairness", ours, valueBytes: 64, callers: 4), let p50 = fair.p50Microseconds,
+            let p99 = fair.p99Microseconds
+        {
+            targets.append(Target(
+                name: "fairness, 4 connections x depth 16: p99 within 10x p50",
+                result: "p50 \(f(p50)) us, p99 \(f(p99)) us = \(f(p99 / p50, "%.1f"))x", met: p99 <= 10 * p50))
+        } else {
+            targets.append(Target(name: "fairness, 4 connections x depth 16: p99 within 10x p50", result: "not measured", met: nil))
+        }
         return targets
     }
 
