@@ -86,6 +86,18 @@ public final class BlockingConnection {
         return bytes
     }
 
+    /// The indexes of `connections` that can be read without blocking (bytes buffered, or readable on the
+    /// socket), waiting until there is at least one.
+    public static func readable(_ connections: [BlockingConnection]) throws -> [Int] {
+        let buffered = connections.indices.filter { connections[$0].start < connections[$0].end }
+        if !buffered.isEmpty { return buffered }
+        var descriptors = connections.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+        while poll(&descriptors, nfds_t(descriptors.count), -1) < 0 {
+            guard errno == EINTR else { throw Failure("poll: \(String(cString: strerror(errno)))") }
+        }
+        return descriptors.indices.filter { descriptors[$0].revents != 0 }
+    }
+
     /// Reads up to and including the first CR LF, and returns the line without it.
     public func readLine() throws -> String {
         var line: [UInt8] = []

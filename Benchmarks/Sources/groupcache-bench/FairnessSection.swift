@@ -1,8 +1,5 @@
 import BenchSupport
-import Dispatch
-import Foundation
 import GroupCache
-import Synchronization
 
 extension OurSections {
     /// Fairness: 4 connections, each sending 16 pipelined 64-byte GETs in one write and reading the 16 replies,
@@ -19,55 +16,32 @@ extension OurSections {
             let keys = (0..<4).map { "fair-\($0)" }
             for key in keys { _ = try await cluster.clients[0].get(CacheKey(key), group: "bench") }
             let depth = 16
-            let sample = try measureBatches(connections: 4, depth: depth, seconds: settings.seconds) { index in
-                let connection = try BlockingConnection(port: port)
-                var batch: [UInt8] = []
-                for id in 1...depth { batch += OurFrames.get(group: "bench", key: keys[index], id: UInt32(id)) }
-                return (connection, batch)
+            // One client thread drives the four connections (poll), so that the tail measured is the server's,
+            // not that of four client threads sharing the client's CPU.
+            let sample = try measureRounds(callers: 1, seconds: settings.seconds) { _ in
+                try keys.map { key in
+                    var batch: [UInt8] = []
+                    for id in 1...depth { batch += OurFrames.get(group: "bench", key: key, id: UInt32(id)) }
+                    return (try BlockingConnection(port: port), batch)
+                }
+            } round: { connections, latencies in
+                // Each reply is timed from the write of its batch.
+                let start = ContinuousClock.now
+                for (connection, batch) in connections { try connection.send(batch) }
+                var left = Array(repeating: depth, count: connections.count)
+                while left.contains(where: { $0 > 0 }) {
+                    for index in try BlockingConnection.readable(connections.map(\.0)) where left[index] > 0 {
+                        let kind = try OurFrames.readFrame(connections[index].0)
+                        guard kind == 0x81 else { throw Child.Failure(description: "a frame of kind \(kind), not GET_REPLY") }
+                        latencies.record(ContinuousClock.now - start)
+                        left[index] -= 1
+                    }
+                }
             }
             var row = Row(section: "fairness", system: system, valueBytes: 64, callers: 4, sample: sample)
             row.notes["depth"] = "\(depth)"
             report.add(row)
         }
-    }
-
-    /// `connections` threads, each writing its batch of `depth` requests at once and timing each reply from the
-    /// write, back to back for `seconds`.
-    private static func measureBatches(
-        connections: Int, depth: Int, seconds: Double,
-        setUp: @escaping @Sendable (Int) throws -> (BlockingConnection, [UInt8])
-    ) throws -> Sample {
-        let results = Mutex<[Result<Latencies, any Error>]>([])
-        let done = DispatchGroup()
-        let clock = ContinuousClock()
-        let started = clock.now
-        let end = started + .milliseconds(Int(seconds * 1000))
-        for index in 0..<connections {
-            done.enter()
-            Thread {
-                let result = Result { () throws -> Latencies in
-                    let (connection, batch) = try setUp(index)
-                    var latencies = Latencies()
-                    while clock.now < end {
-                        let start = clock.now
-                        try connection.send(batch)
-                        for _ in 0..<depth {
-                            let kind = try OurFrames.readFrame(connection)
-                            guard kind == 0x81 else { throw Child.Failure(description: "a frame of kind \(kind), not GET_REPLY") }
-                            latencies.record(clock.now - start)
-                        }
-                    }
-                    return latencies
-                }
-                results.withLock { $0.append(result) }
-                done.leave()
-            }.start()
-        }
-        done.wait()
-        let elapsed = clock.now - started
-        var all = Latencies()
-        for result in results.withLock({ $0 }) { all.add(try result.get()) }
-        return Sample(latencies: all, requestsPerSecond: Double(all.count) / elapsed.seconds)
     }
 }
 

@@ -64,6 +64,19 @@ func measureThreads<State>(
     callers: Int, seconds: Double, setUp: @escaping @Sendable (Int) throws -> State,
     request: @escaping @Sendable (State) throws -> Void
 ) throws -> Sample {
+    try measureRounds(callers: callers, seconds: seconds, setUp: setUp) { state, latencies in
+        let start = ContinuousClock.now
+        try request(state)
+        latencies.record(ContinuousClock.now - start)
+    }
+}
+
+/// `callers` threads, each with the state `setUp` makes, running `round` back to back for `seconds`; each round
+/// records the latencies of the requests it made (one, or a pipelined batch).
+func measureRounds<State>(
+    callers: Int, seconds: Double, setUp: @escaping @Sendable (Int) throws -> State,
+    round: @escaping @Sendable (State, inout Latencies) throws -> Void
+) throws -> Sample {
     let results = Mutex<[Result<Latencies, any Error>]>([])
     let done = DispatchGroup()
     let clock = ContinuousClock()
@@ -75,11 +88,7 @@ func measureThreads<State>(
             let result = Result { () throws -> Latencies in
                 let state = try setUp(index)
                 var latencies = Latencies()
-                while clock.now < end {
-                    let start = clock.now
-                    try request(state)
-                    latencies.record(clock.now - start)
-                }
+                while clock.now < end { try round(state, &latencies) }
                 return latencies
             }
             results.withLock { $0.append(result) }
