@@ -111,10 +111,10 @@ import Glibc
     }
 
     @Test func aLargeFrameSentSlowlyCompletesAndADripIsClosed() async throws {
-        let node = try ServedNode(options: TCPServerOptions(partialFrameTimeout: .milliseconds(300)))
+        let node = try ServedNode(options: TCPServerOptions(partialFrameTimeout: .milliseconds(500)))
         let slow = try node.connect()
         let frame = Self.set("slow", bytes: 1 << 20, id: 1).encoded()
-        // 1 MiB in 64 KiB pieces 50 ms apart: about 1 s in all, three times the timeout. Sent from a thread of
+        // 1 MiB in 64 KiB pieces 100 ms apart: about 1.6 s in all, three times the timeout. Sent from a thread of
         // its own, so that a busy cooperative pool cannot stretch the pauses.
         try await offThePool {
             var offset = 0
@@ -122,7 +122,7 @@ import Glibc
                 let end = min(frame.count, offset + (64 << 10))
                 try slow.send(Array(frame[offset..<end]))
                 offset = end
-                usleep(50_000)
+                usleep(100_000)
             }
         }
         #expect(try await slow.nextFrame()?.kind == .setReply)
