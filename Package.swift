@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "swift-groupcache",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "GroupCache", targets: ["GroupCache"]),
         .library(name: "GroupCacheInMemory", targets: ["GroupCacheInMemory"]),

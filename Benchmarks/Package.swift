@@ -5,7 +5,6 @@ import PackageDescription
 
 let package = Package(
     name: "swift-groupcache-benchmarks",
-    platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "swift-groupcache", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
