@@ -73,21 +73,20 @@ enum Socket {
     /// Accepts one pending connection, made nonblocking with TCP_NODELAY; `nil` when none is pending.
     static func accept(_ listener: Int32) throws(SocketError) -> Int32? {
         while true {
-            let fd = Glibc.accept(listener, nil, nil)
-            if fd >= 0 {
-                do {
-                    try configureConnection(fd)
-                } catch {
-                    Glibc.close(fd)
-                    continue
-                }
-                return fd
+            let fd: Int32?
+            do {
+                fd = try retrying("accept") { Glibc.accept(listener, nil, nil) }
+            } catch where error.errno == ECONNABORTED {
+                continue
             }
-            switch errno {
-            case EINTR, ECONNABORTED: continue
-            case EAGAIN, EWOULDBLOCK: return nil
-            default: throw SocketError("accept")
+            guard let fd else { return nil }
+            do {
+                try configureConnection(fd)
+            } catch {
+                Glibc.close(fd)
+                continue
             }
+            return fd
         }
     }
 
@@ -113,40 +112,20 @@ enum Socket {
 
     /// Reads into `buffer`.
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> ReadResult {
-        while true {
-            let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
-            if count > 0 { return .bytes(count) }
-            if count == 0 { return .endOfInput }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return .wouldBlock
-            default: throw SocketError("read")
-            }
-        }
+        guard let count = try retrying("read", { Glibc.read(fd, buffer.baseAddress, buffer.count) }) else { return .wouldBlock }
+        return count == 0 ? .endOfInput : .bytes(count)
     }
 
     /// Writes as much of `bytes` as the socket takes now and returns how much that was (0 if it would block).
     /// Never raises SIGPIPE.
     static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int {
-        while true {
-            let count = send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-            if count >= 0 { return count }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return 0
-            default: throw SocketError("send")
-            }
-        }
+        try retrying("send") { send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) } ?? 0
     }
 
     /// Waits up to `milliseconds` for `fd` to be readable (or closed, or failed); returns whether it is.
     static func waitReadable(_ fd: Int32, milliseconds: Int32) throws(SocketError) -> Bool {
         var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        while true {
-            let ready = poll(&descriptor, 1, milliseconds)
-            if ready >= 0 { return ready > 0 }
-            if errno != EINTR { throw SocketError("poll") }
-        }
+        return try retrying("poll") { poll(&descriptor, 1, milliseconds) }.map { $0 > 0 } ?? false
     }
 
     /// Duplicates `fd`, so that a write source can watch its own descriptor (see the Dispatch notes in
@@ -169,6 +148,24 @@ enum Socket {
 
     // MARK: Helpers
 
+    /// Runs the system call `body` until it is not interrupted (EINTR), and returns its result; `nil` when it
+    /// would block (EAGAIN, EWOULDBLOCK).
+    ///
+    /// - Throws: ``SocketError`` naming `call` and errno for any other failure.
+    private static func retrying<Result: BinaryInteger>(
+        _ call: String, _ body: () -> Result
+    ) throws(SocketError) -> Result? {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            default: throw SocketError(call)
+            }
+        }
+    }
+
     private static func setNonblocking(_ fd: Int32) throws(SocketError) {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw SocketError("fcntl(O_NONBLOCK)") }
@@ -184,11 +181,8 @@ enum Socket {
     private static func awaitConnection(_ fd: Int32, timeout: Duration, target: String) throws(SocketError) {
         let milliseconds = max(1, Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        while true {
-            let ready = poll(&descriptor, 1, milliseconds)
-            if ready > 0 { break }
-            if ready == 0 { throw SocketError("connect", errno: ETIMEDOUT, target) }
-            if errno != EINTR { throw SocketError("poll", target) }
+        guard let ready = try retrying("poll", { poll(&descriptor, 1, milliseconds) }), ready > 0 else {
+            throw SocketError("connect", errno: ETIMEDOUT, target)
         }
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
