@@ -159,25 +159,13 @@ struct RequestHandler: Sendable {
         Frame.encode(kind: .error, id: id, message: ErrorResponse(code: code, message: message), to: &buffer)
     }
 
-    /// Appends the ERROR frame for an engine or loader error: the loader's verdicts keep their meaning, so the
-    /// caller neither retries nor loads locally; anything else the loader threw is LOAD_FAILED.
+    /// Appends the ERROR frame for an engine or loader error (mapped by ``ErrorCode/init(_:)``).
     private func appendError(_ error: any Error, id: UInt32, to buffer: inout [UInt8]) {
         guard let error = error as? GroupCacheError else {
             appendError(.loadFailed, "\(error)", id: id, to: &buffer)
             return
         }
-        let code: ErrorCode =
-            switch error.code {
-            case .notFound: .notFound
-            case .noSuchGroup: .noSuchGroup
-            case .badRequest: .badRequest
-            case .tooLarge: .tooLarge
-            case .unsupported: .unsupported
-            case .peerUnavailable, .deadlineExceeded: .unavailable
-            case .internalError, .duplicateGroup: .internalError
-            default: .loadFailed
-            }
-        appendError(code, error.message, id: id, to: &buffer)
+        appendError(ErrorCode(error.code), error.message, id: id, to: &buffer)
     }
 
     private func statsResponse() -> StatsResponse {
@@ -204,36 +192,5 @@ struct RequestHandler: Sendable {
         node.repliesTooLarge = gauge(counters.repliesTooLarge.load(ordering: .relaxed))
         node.acceptPauses = gauge(counters.acceptPauses.load(ordering: .relaxed))
         return node
-    }
-}
-
-extension StatsResponse.Group {
-    /// The wire form of a group's stats.
-    init(_ group: Group) {
-        let stats = group.stats
-        self.init(name: Array(group.name.utf8))
-        gets = UInt64(stats.gets)
-        cacheHits = UInt64(stats.cacheHits)
-        peerLoads = UInt64(stats.peerLoads)
-        peerErrors = UInt64(stats.peerErrors)
-        loads = UInt64(stats.loads)
-        loadsDeduped = UInt64(stats.loadsDeduped)
-        localLoads = UInt64(stats.localLoads)
-        localLoadErrs = UInt64(stats.localLoadErrs)
-        serverRequests = UInt64(stats.serverRequests)
-        mainCache = StatsResponse.Cache(stats.mainCache)
-        hotCache = StatsResponse.Cache(stats.hotCache)
-    }
-}
-
-extension StatsResponse.Cache {
-    /// The wire form of a cache's stats.
-    init(_ stats: CacheStats) {
-        self.init()
-        bytes = UInt64(stats.bytes)
-        items = UInt64(stats.items)
-        gets = UInt64(stats.gets)
-        hits = UInt64(stats.hits)
-        evictions = UInt64(stats.evictions)
     }
 }

@@ -67,32 +67,3 @@ public final class TCPNodeClient: Sendable {
         return ContinuousClock.now - started
     }
 }
-
-extension GroupStats {
-    /// The engine's form of a group's stats from the wire.
-    init(_ group: StatsResponse.Group) {
-        self.init()
-        gets = Int(clamping: group.gets)
-        cacheHits = Int(clamping: group.cacheHits)
-        peerLoads = Int(clamping: group.peerLoads)
-        peerErrors = Int(clamping: group.peerErrors)
-        loads = Int(clamping: group.loads)
-        loadsDeduped = Int(clamping: group.loadsDeduped)
-        localLoads = Int(clamping: group.localLoads)
-        localLoadErrs = Int(clamping: group.localLoadErrs)
-        serverRequests = Int(clamping: group.serverRequests)
-        mainCache = CacheStats(group.mainCache)
-        hotCache = CacheStats(group.hotCache)
-    }
-}
-
-extension CacheStats {
-    init(_ cache: StatsResponse.Cache) {
-        self.init()
-        bytes = Int(clamping: cache.bytes)
-        items = Int(clamping: cache.items)
-        gets = Int(clamping: cache.gets)
-        hits = Int(clamping: cache.hits)
-        evictions = Int(clamping: cache.evictions)
-    }
-}

@@ -120,19 +120,7 @@ final class TCPPeerClient: PeerClient {
         guard let response = try? ErrorResponse.decode(from: reply.payload) else {
             return GroupCacheError(.peerProtocol, "peer \(id) sent an ERROR that does not decode")
         }
-        let code: GroupCacheError.Code =
-            switch response.code {
-            case .notFound: .notFound
-            case .loadFailed: .loadFailed
-            case .noSuchGroup: .noSuchGroup
-            case .badRequest: .badRequest
-            case .tooLarge: .tooLarge
-            case .unavailable: .peerUnavailable
-            case .internalError: .internalError
-            case .unsupported: .unsupported
-            default: .peerProtocol
-            }
-        return GroupCacheError(code, "peer \(id): \(response.message)")
+        return GroupCacheError(GroupCacheError.Code(response.code), "peer \(id): \(response.message)")
     }
 
     private func unexpected(_ reply: Frame, for kind: FrameKind) -> GroupCacheError {
