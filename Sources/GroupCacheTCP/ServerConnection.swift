@@ -168,10 +168,10 @@ final class ServerConnection: Sendable {
         var failed = false
         var started = 0
         loop: while started < options.maxRequestsPerTurn {
-            let step = state.withLock { state in
+            let (step, unwritten) = state.withLock { state in
                 // Replies answered at once count against the output cap as soon as they are made.
-                state.machine.outputBytes = state.bufferedOutput + batch.count
-                return state.machine.nextRequest()
+                let unwritten = state.bufferedOutput + batch.count
+                return (state.machine.nextRequest(unwrittenBytes: unwritten), unwritten)
             }
             switch step {
             case .start(let frame):
@@ -193,9 +193,7 @@ final class ServerConnection: Sendable {
                     }
                 }
             case .blocked:
-                if state.withLock({ $0.machine.outputBytes >= options.maxOutputBytesPerConnection }) {
-                    counters.outputPauses.add(1, ordering: .relaxed)
-                }
+                if unwritten >= options.maxOutputBytesPerConnection { counters.outputPauses.add(1, ordering: .relaxed) }
                 break loop
             case .awaitBytes:
                 break loop
@@ -225,8 +223,8 @@ final class ServerConnection: Sendable {
         var toWake: [@Sendable () -> Void] = []
         let outcome = state.withLock { state -> Outcome in
             guard !state.isClosed, state.machine.phase == .reading else { return .none }
-            state.machine.outputBytes = state.bufferedOutput
-            if state.machine.canStart {
+            let unwritten = state.bufferedOutput
+            if state.machine.canStart(unwrittenBytes: unwritten) {
                 let needed = state.machine.partialFrameBytes
                 if needed > budget.capacity { return .tooLarge(needed) }
                 if needed < state.inputReserved {
@@ -245,26 +243,21 @@ final class ServerConnection: Sendable {
                     state.machine.awaitingInputBudget = !reserved
                 }
             }
-            let reading = state.machine.wantsToRead
+            let reading = state.machine.wantsToRead(unwrittenBytes: unwritten)
             setReading(reading, &state)
             if !reading || !state.machine.hasPartialFrame {
                 state.partialProgress = nil
             } else if state.partialProgress == nil || madeProgress {
                 state.partialProgress = (.now, 0)
             }
-            guard state.machine.needsTurn, !state.turnScheduled else { return .none }
-            state.turnScheduled = true
-            return .turnAgain
+            return state.machine.needsTurn(unwrittenBytes: unwritten) ? .turnAgain : .none
         }
         for wake in toWake { wake() }
         switch outcome {
         case .none:
             break
         case .turnAgain:
-            lane.queue.async { [self] in
-                state.withLock { $0.turnScheduled = false }
-                turn()
-            }
+            scheduleTurn()
         case .tooLarge(let size):
             counters.count(.tooLarge)
             let message = "a \(size)-byte frame is larger than the node's whole input budget of \(budget.capacity) bytes"
@@ -309,7 +302,7 @@ final class ServerConnection: Sendable {
             state.lastActivity = .now
             if state.bufferedOutput > 0 {
                 state.output.append(contentsOf: bytes)
-                ServerCounters.add(bytes.count, to: counters.bufferedOutputBytes)
+                counters.bufferedOutputBytes.add(bytes.count, ordering: .relaxed)
                 return false
             }
             let written: Int
@@ -322,7 +315,7 @@ final class ServerConnection: Sendable {
             state.output = Array(bytes[written...])
             state.outputOffset = 0
             state.outputMovedAt = .now
-            ServerCounters.add(state.output.count, to: counters.bufferedOutputBytes)
+            counters.bufferedOutputBytes.add(state.output.count, ordering: .relaxed)
             armWriteSource(&state)
             return false
         }
@@ -339,7 +332,7 @@ final class ServerConnection: Sendable {
                     try Socket.write(fd, UnsafeRawBufferPointer(rebasing: buffer[state.outputOffset...]))
                 }
                 state.outputOffset += written
-                ServerCounters.add(-written, to: counters.bufferedOutputBytes)
+                counters.bufferedOutputBytes.subtract(written, ordering: .relaxed)
                 if written > 0 { state.outputMovedAt = .now }
             } catch {
                 return .failed
@@ -408,7 +401,7 @@ final class ServerConnection: Sendable {
             guard !state.isClosed else { return [] }
             state.isClosed = true
             state.machine.close()
-            ServerCounters.add(-state.bufferedOutput, to: counters.bufferedOutputBytes)
+            counters.bufferedOutputBytes.subtract(state.bufferedOutput, ordering: .relaxed)
             state.output = []
             state.outputOffset = 0
             let toWake = budget.release(state.inputReserved, for: ObjectIdentifier(self))

@@ -46,8 +46,6 @@ struct ServerConnectionState {
     let maxOutputBytes: Int
     private(set) var inFlight = 0
     private(set) var phase = Phase.reading
-    /// Reply bytes made and not yet written, as the connection last reported them.
-    var outputBytes = 0
     /// Whether the node's input budget had no room for the partial frame.
     var awaitingInputBudget = false
 
@@ -59,15 +57,22 @@ struct ServerConnectionState {
         self.maxOutputBytes = maxOutputBytes
     }
 
+    // The decisions below take `unwrittenBytes`, the reply bytes made and not yet written, which the connection
+    // owns (its write buffer and the batch of a turn); the machine keeps no copy of them.
+
     /// Whether a request may start now.
-    var canStart: Bool { phase == .reading && inFlight < maxInFlight && outputBytes < maxOutputBytes }
+    func canStart(unwrittenBytes: Int = 0) -> Bool {
+        phase == .reading && inFlight < maxInFlight && unwrittenBytes < maxOutputBytes
+    }
 
     /// Whether the connection should read: it may start requests, none is buffered, and the input budget has
     /// room.
-    var wantsToRead: Bool { canStart && !awaitingInputBudget && !parser.hasCompleteFrame }
+    func wantsToRead(unwrittenBytes: Int = 0) -> Bool {
+        canStart(unwrittenBytes: unwrittenBytes) && !awaitingInputBudget && !parser.hasCompleteFrame
+    }
 
     /// Whether buffered frames can be started now: the connection should take a turn.
-    var needsTurn: Bool { canStart && parser.hasCompleteFrame }
+    func needsTurn(unwrittenBytes: Int = 0) -> Bool { canStart(unwrittenBytes: unwrittenBytes) && parser.hasCompleteFrame }
 
     /// Whether part of a frame is buffered, and no complete one.
     var hasPartialFrame: Bool { parser.bufferedByteCount > 0 && !parser.hasCompleteFrame }
@@ -86,9 +91,9 @@ struct ServerConnectionState {
     }
 
     /// Returns what to do with the next buffered frame.
-    mutating func nextRequest() -> Step {
+    mutating func nextRequest(unwrittenBytes: Int = 0) -> Step {
         guard phase == .reading else { return .awaitBytes }
-        guard canStart else { return .blocked }
+        guard canStart(unwrittenBytes: unwrittenBytes) else { return .blocked }
         let frame: Frame?
         do {
             frame = try parser.next()

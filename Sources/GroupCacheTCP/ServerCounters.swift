@@ -33,9 +33,4 @@ final class ServerCounters: Sendable {
     func count(of cause: Cause) -> Int {
         causes.withLock { $0[cause.rawValue] }
     }
-
-    /// Adds `delta` (negative to subtract) to `counter`.
-    static func add(_ delta: Int, to counter: borrowing Atomic<Int>) {
-        if delta != 0 { counter.add(delta, ordering: .relaxed) }
-    }
 }

@@ -28,23 +28,23 @@ import Testing
     @Test func atCapacityItStopsReadingAndTakesATurnAsRequestsFinish() {
         var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 2)
         Self.receive(&state, (1...4).map(Self.ping))
-        #expect(!state.wantsToRead, "complete frames are buffered")
+        #expect(!state.wantsToRead(), "complete frames are buffered")
         #expect(state.nextRequest() == .start(Self.ping(1)))
         #expect(state.nextRequest() == .start(Self.ping(2)))
         #expect(state.nextRequest() == .blocked)
-        #expect(!state.wantsToRead && !state.needsTurn)
+        #expect(!state.wantsToRead() && !state.needsTurn())
 
         #expect(state.requestFinished() == .takeTurn)
-        #expect(state.needsTurn)
+        #expect(state.needsTurn())
         #expect(state.nextRequest() == .start(Self.ping(3)))
         #expect(state.nextRequest() == .blocked)
         #expect(state.requestFinished() == .takeTurn)
         #expect(state.nextRequest() == .start(Self.ping(4)))
         #expect(state.nextRequest() == .blocked, "at capacity again, even with nothing buffered")
-        #expect(!state.wantsToRead)
+        #expect(!state.wantsToRead())
         #expect(state.requestFinished() == .takeTurn)
         #expect(state.nextRequest() == .awaitBytes)
-        #expect(state.wantsToRead && !state.needsTurn)
+        #expect(state.wantsToRead() && !state.needsTurn())
         #expect(state.requestFinished() == .none, "below capacity: nothing was waiting")
     }
 
@@ -52,12 +52,10 @@ import Testing
         var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, maxOutputBytes: 1000)
         Self.receive(&state, (1...3).map(Self.ping))
         #expect(state.nextRequest() == .start(Self.ping(1)))
-        state.outputBytes = 1000
-        #expect(state.nextRequest() == .blocked)
-        #expect(!state.wantsToRead && !state.needsTurn)
-        state.outputBytes = 999
-        #expect(state.needsTurn)
-        #expect(state.nextRequest() == .start(Self.ping(2)))
+        #expect(state.nextRequest(unwrittenBytes: 1000) == .blocked)
+        #expect(!state.wantsToRead(unwrittenBytes: 1000) && !state.needsTurn(unwrittenBytes: 1000))
+        #expect(state.needsTurn(unwrittenBytes: 999))
+        #expect(state.nextRequest(unwrittenBytes: 999) == .start(Self.ping(2)))
     }
 
     @Test func theInputBudgetNeedsAFramesWholeSizeOnceItsHeaderIsIn() {
@@ -71,7 +69,7 @@ import Testing
         #expect(state.nextRequest() == .awaitBytes)
         #expect(state.partialFrameBytes == bytes.count)
         state.awaitingInputBudget = true
-        #expect(!state.wantsToRead)
+        #expect(!state.wantsToRead())
         state.awaitingInputBudget = false
         bytes[100...].withUnsafeBytes { state.receive($0) }
         #expect(state.partialFrameBytes == 0)
