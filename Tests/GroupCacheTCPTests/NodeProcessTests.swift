@@ -4,6 +4,10 @@ import GroupCacheWire
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Clusters of real `groupcache-node` processes on loopback.
 @Suite(.serialized) struct NodeProcessTests {
     /// 1,000 keys, each asked for at every node at once: every key is loaded exactly once in the cluster.
@@ -185,9 +189,20 @@ extension Array {
     }
 
     @Test func aStoppedNodeGivesOneLineAndExitCode2() async throws {
-        let node = try await NodeProcess.start()
-        let address = node.address
-        node.kill()
+        // A port that refuses connections and that nobody else can take while the test runs: a socket bound but
+        // not listening. (The port of a node killed here could be handed at once to a node another suite starts,
+        // and gcctl would then reach that node.)
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var bound = sockaddr_in()
+        bound.sin_family = sa_family_t(AF_INET)
+        bound.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bindResult = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 }
+        }
+        try #require(bindResult, "could not bind a port to hold")
+        let address = "127.0.0.1:\(UInt16(bigEndian: bound.sin_port))"
         let run = try await Self.gcctl(["get", "k", "--node", address, "--timeout", "2"])
         #expect(run.status == 2)
         #expect(run.errors.hasPrefix("gcctl: node \(address) is unreachable"), "got \(run.errors)")
