@@ -40,20 +40,26 @@ extension GroupCacheError.Code {
     }
 }
 
+/// Each group counter in the engine and on the wire; one table serves both directions.
+private let groupCounters: [(
+    engine: any WritableKeyPath<GroupStats, Int> & Sendable, wire: any WritableKeyPath<StatsResponse.Group, UInt64> & Sendable
+)] = [
+    (\.gets, \.gets), (\.cacheHits, \.cacheHits), (\.peerLoads, \.peerLoads), (\.peerErrors, \.peerErrors),
+    (\.loads, \.loads), (\.loadsDeduped, \.loadsDeduped), (\.localLoads, \.localLoads),
+    (\.localLoadErrs, \.localLoadErrs), (\.serverRequests, \.serverRequests),
+]
+
+/// Each cache counter in the engine and on the wire.
+private let cacheCounters: [(
+    engine: any WritableKeyPath<CacheStats, Int> & Sendable, wire: any WritableKeyPath<StatsResponse.Cache, UInt64> & Sendable
+)] = [(\.bytes, \.bytes), (\.items, \.items), (\.gets, \.gets), (\.hits, \.hits), (\.evictions, \.evictions)]
+
 extension StatsResponse.Group {
     /// The wire form of a group's stats.
     init(_ group: Group) {
         let stats = group.stats
         self.init(name: Array(group.name.utf8))
-        gets = UInt64(stats.gets)
-        cacheHits = UInt64(stats.cacheHits)
-        peerLoads = UInt64(stats.peerLoads)
-        peerErrors = UInt64(stats.peerErrors)
-        loads = UInt64(stats.loads)
-        loadsDeduped = UInt64(stats.loadsDeduped)
-        localLoads = UInt64(stats.localLoads)
-        localLoadErrs = UInt64(stats.localLoadErrs)
-        serverRequests = UInt64(stats.serverRequests)
+        for counter in groupCounters { self[keyPath: counter.wire] = UInt64(stats[keyPath: counter.engine]) }
         mainCache = StatsResponse.Cache(stats.mainCache)
         hotCache = StatsResponse.Cache(stats.hotCache)
     }
@@ -63,11 +69,7 @@ extension StatsResponse.Cache {
     /// The wire form of a cache's stats.
     init(_ stats: CacheStats) {
         self.init()
-        bytes = UInt64(stats.bytes)
-        items = UInt64(stats.items)
-        gets = UInt64(stats.gets)
-        hits = UInt64(stats.hits)
-        evictions = UInt64(stats.evictions)
+        for counter in cacheCounters { self[keyPath: counter.wire] = UInt64(stats[keyPath: counter.engine]) }
     }
 }
 
@@ -75,15 +77,7 @@ extension GroupStats {
     /// The engine's form of a group's stats from the wire.
     init(_ group: StatsResponse.Group) {
         self.init()
-        gets = Int(clamping: group.gets)
-        cacheHits = Int(clamping: group.cacheHits)
-        peerLoads = Int(clamping: group.peerLoads)
-        peerErrors = Int(clamping: group.peerErrors)
-        loads = Int(clamping: group.loads)
-        loadsDeduped = Int(clamping: group.loadsDeduped)
-        localLoads = Int(clamping: group.localLoads)
-        localLoadErrs = Int(clamping: group.localLoadErrs)
-        serverRequests = Int(clamping: group.serverRequests)
+        for counter in groupCounters { self[keyPath: counter.engine] = Int(clamping: group[keyPath: counter.wire]) }
         mainCache = CacheStats(group.mainCache)
         hotCache = CacheStats(group.hotCache)
     }
@@ -93,10 +87,6 @@ extension CacheStats {
     /// The engine's form of a cache's stats from the wire.
     init(_ cache: StatsResponse.Cache) {
         self.init()
-        bytes = Int(clamping: cache.bytes)
-        items = Int(clamping: cache.items)
-        gets = Int(clamping: cache.gets)
-        hits = Int(clamping: cache.hits)
-        evictions = Int(clamping: cache.evictions)
+        for counter in cacheCounters { self[keyPath: counter.engine] = Int(clamping: cache[keyPath: counter.wire]) }
     }
 }
