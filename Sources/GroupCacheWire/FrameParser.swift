@@ -6,7 +6,8 @@
 /// ```
 ///
 /// The parser checks each header as soon as its bytes are in, before the body is buffered: a length below 6 once
-/// the 4 length bytes are in; once all 10 are, a payload over the kind's ``FrameLimits``, reserved flag bits, ROUTE on a reply, and id 0 anywhere but on an
+/// the 4 length bytes are in; once all 10 are, a payload over the kind's ``FrameLimits``, reserved flag bits,
+/// ROUTE on a reply, and id 0 anywhere but on an
 /// ERROR reply are refused with a ``WireError``. It never reserves room for the size a length field claims; the
 /// buffer grows only with bytes that actually arrived. After an error the stream cannot be resynchronised: the
 /// parser keeps throwing the same error, and the caller should close the connection. An unknown kind is not an
@@ -91,12 +92,17 @@ public struct FrameParser: Sendable {
         if let failure { throw failure }
         let available = buffer.count - readIndex
         guard available >= 4 else { return nil }
+        let length = Int(readUInt32(at: readIndex))
         let (header, payloadLength): (FrameHeader, Int)
-        do {
+        do throws(WireError) {
             // A length below 6 is known from the length alone: no need to wait for the rest of the header.
-            try checkLength(at: readIndex)
+            guard length >= FrameHeader.lengthOverhead else {
+                throw WireError(
+                    .frameTooShort,
+                    "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead) (kind, flags, id)")
+            }
             guard available >= FrameHeader.byteCount else { return nil }
-            (header, payloadLength) = try checkedHeader(at: readIndex)
+            (header, payloadLength) = try checkedHeader(at: readIndex, length: length)
         } catch {
             failure = error
             throw error
@@ -115,20 +121,9 @@ public struct FrameParser: Sendable {
         return Frame(header: header, payload: payload)
     }
 
-    /// Checks the length field at `offset`; at least 4 bytes are buffered there.
-    private func checkLength(at offset: Int) throws(WireError) {
-        let length = Int(readUInt32(at: offset))
-        guard length >= FrameHeader.lengthOverhead else {
-            throw WireError(
-                .frameTooShort,
-                "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead) (kind, flags, id)")
-        }
-    }
-
-    /// Reads and checks the header at `offset`, whose length is already checked; at least
+    /// Checks the rest of the header at `offset`, whose `length` field is already read and checked; at least
     /// ``FrameHeader/byteCount`` bytes are buffered there.
-    private func checkedHeader(at offset: Int) throws(WireError) -> (FrameHeader, payloadLength: Int) {
-        let length = Int(readUInt32(at: offset))
+    private func checkedHeader(at offset: Int, length: Int) throws(WireError) -> (FrameHeader, payloadLength: Int) {
         let kind = FrameKind(rawValue: buffer[offset + 4])
         let flags = FrameFlags(rawValue: buffer[offset + 5])
         let id = readUInt32(at: offset + 6)
