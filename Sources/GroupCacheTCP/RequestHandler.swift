@@ -169,28 +169,9 @@ struct RequestHandler: Sendable {
     }
 
     private func statsResponse() -> StatsResponse {
-        StatsResponse(groups: registry.allGroups.map(StatsResponse.Group.init), node: nodeStats())
+        StatsResponse(
+            groups: registry.allGroups.map(StatsResponse.Group.init),
+            node: counters.snapshot(bufferedInputBytes: budget.reserved))
     }
 
-    /// The node's server counters, as STATS reports them.
-    func nodeStats() -> StatsResponse.Node {
-        var node = StatsResponse.Node()
-        func gauge(_ value: Int) -> UInt64 { UInt64(max(0, value)) }
-        node.connections = gauge(counters.openConnections.load(ordering: .relaxed))
-        node.connectionObjects = gauge(counters.connectionObjects.load(ordering: .relaxed))
-        node.accepted = gauge(counters.accepted.load(ordering: .relaxed))
-        node.bufferedInputBytes = gauge(budget.reserved)
-        node.bufferedOutputBytes = gauge(counters.bufferedOutputBytes.load(ordering: .relaxed))
-        node.refusedConnectionLimit = gauge(counters.count(of: .connectionLimit))
-        node.closedProtocolViolation = gauge(counters.count(of: .protocolViolation))
-        node.closedTooLarge = gauge(counters.count(of: .tooLarge))
-        node.closedIdle = gauge(counters.count(of: .idle))
-        node.closedPartialFrame = gauge(counters.count(of: .partialFrame))
-        node.closedWriteTimeout = gauge(counters.count(of: .writeTimeout))
-        node.outputPauses = gauge(counters.outputPauses.load(ordering: .relaxed))
-        node.inputPauses = gauge(counters.inputPauses.load(ordering: .relaxed))
-        node.repliesTooLarge = gauge(counters.repliesTooLarge.load(ordering: .relaxed))
-        node.acceptPauses = gauge(counters.acceptPauses.load(ordering: .relaxed))
-        return node
-    }
 }

@@ -33,4 +33,26 @@ final class ServerCounters: Sendable {
     func count(of cause: Cause) -> Int {
         causes.withLock { $0[cause.rawValue] }
     }
+
+    /// The counters as STATS reports them, with the input budget's `bufferedInputBytes`, which the budget keeps.
+    func snapshot(bufferedInputBytes: Int) -> StatsResponse.Node {
+        var node = StatsResponse.Node()
+        func gauge(_ value: Int) -> UInt64 { UInt64(max(0, value)) }
+        node.connections = gauge(openConnections.load(ordering: .relaxed))
+        node.connectionObjects = gauge(connectionObjects.load(ordering: .relaxed))
+        node.accepted = gauge(accepted.load(ordering: .relaxed))
+        node.bufferedInputBytes = gauge(bufferedInputBytes)
+        node.bufferedOutputBytes = gauge(bufferedOutputBytes.load(ordering: .relaxed))
+        node.refusedConnectionLimit = gauge(count(of: .connectionLimit))
+        node.closedProtocolViolation = gauge(count(of: .protocolViolation))
+        node.closedTooLarge = gauge(count(of: .tooLarge))
+        node.closedIdle = gauge(count(of: .idle))
+        node.closedPartialFrame = gauge(count(of: .partialFrame))
+        node.closedWriteTimeout = gauge(count(of: .writeTimeout))
+        node.outputPauses = gauge(outputPauses.load(ordering: .relaxed))
+        node.inputPauses = gauge(inputPauses.load(ordering: .relaxed))
+        node.repliesTooLarge = gauge(repliesTooLarge.load(ordering: .relaxed))
+        node.acceptPauses = gauge(acceptPauses.load(ordering: .relaxed))
+        return node
+    }
 }

@@ -102,9 +102,6 @@ public final class TCPServer: Sendable {
     /// The bytes of the input budget that partial frames hold now.
     var budgetReserved: Int { budget.reserved }
 
-    /// The node's server counters, as STATS reports them.
-    var nodeStats: StatsResponse.Node { handler.nodeStats() }
-
     /// Each open connection's state, for people: phase, requests in flight, bytes waiting to be written.
     public var connectionStatus: [String] { state.withLock { Array($0.connections.values) }.map(\.status) }
 
