@@ -18,15 +18,8 @@ import Glibc
         return Frame(kind: .set, id: id, message: request)
     }
 
-    /// Waits, in real time and at most `seconds`, for `condition`: for what other threads do with no event to
-    /// wait on (a connection torn down, a socket drained).
-    static func within(seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return condition()
+    static func within(_ condition: () -> Bool) async throws -> Bool {
+        try await TestSupport.within(.seconds(10), condition)
     }
 
     @Test func repliesStopAtTheOutputCapForAReaderThatDoesNotReadAndAllArriveWhenItDoes() async throws {

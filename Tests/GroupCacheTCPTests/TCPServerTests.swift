@@ -184,9 +184,7 @@ extension Frame {
                 stopped.store(true, ordering: .relaxed)
             }
             // Not awaited: a shutdown that never ends must fail the test, not hang it.
-            let deadline = ContinuousClock.now + .seconds(3)
-            while !stopped.load(ordering: .relaxed) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-            let finished = stopped.load(ordering: .relaxed)
+            let finished = try await within(.seconds(3)) { stopped.load(ordering: .relaxed) }
             #expect(finished, "round \(round): shutdown still waits for \(node.server.connectionStatus)")
             if !finished { return }
         }

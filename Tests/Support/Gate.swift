@@ -41,3 +41,14 @@ public func eventually(limit: Int = 1_000_000, _ condition: () -> Bool) async ->
     }
     return condition()
 }
+
+/// Waits in real time, at most `limit`, for `condition`; returns whether it held. For what other threads or
+/// processes do with no event to wait on (a connection torn down, a socket drained, a shutdown that must end).
+public func within(_ limit: Duration, _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}
