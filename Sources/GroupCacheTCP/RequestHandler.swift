@@ -137,8 +137,12 @@ struct RequestHandler: Sendable {
     }
 
     private func group(_ name: [UInt8]) throws -> Group {
-        guard let text = String(validating: name, as: UTF8.self), let group = registry.group(named: text) else {
-            throw GroupCacheError(.noSuchGroup, "no group named \(String(decoding: name, as: UTF8.self))")
+        // Decoding replaces invalid UTF-8, so a name that is not UTF-8 decodes to other bytes and names no group.
+        // (String(validating:as:) does the same check, but ran unspecialised: a generic metadata lookup on every
+        // request, 1% of a node's CPU in a perf profile.)
+        let text = String(decoding: name, as: UTF8.self)
+        guard text.utf8.elementsEqual(name), let group = registry.group(named: text) else {
+            throw GroupCacheError(.noSuchGroup, "no group named \(text)")
         }
         return group
     }

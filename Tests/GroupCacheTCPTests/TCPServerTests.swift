@@ -100,6 +100,21 @@ extension Frame {
         await node.server.shutdown()
     }
 
+    /// A group name that is not UTF-8 names no group, not even the one its lossy decoding would spell.
+    @Test func aGroupNameThatIsNotUTF8NamesNoGroup() async throws {
+        let node = try ServedNode()
+        try node.registry.makeGroup(name: "\u{FFFD}", cacheBytes: 1 << 20) { key, _ in CacheValue("\(key)?") }
+        let connection = try node.connect()
+        let request = { (group: [UInt8], id: UInt32) in
+            Frame(kind: .get, id: id, message: GetRequest(group: group, key: Array("k".utf8)))
+        }
+        try connection.send([request([0xff], 1), request(Array("\u{FFFD}".utf8), 2)])
+        let frames = try await connection.frames(2).sorted { $0.id < $1.id }
+        #expect(frames[0].errorCode == .noSuchGroup)
+        #expect(frames[1].value == "k?")
+        await node.server.shutdown()
+    }
+
     static let violations: [(name: String, bytes: [UInt8], code: ErrorCode)] = [
         ("a malformed payload", Frame(kind: .get, id: 1, payload: [0x0a, 0x7f]).encoded(), .badRequest),
         ("an oversized length", hexBytes("00 01 00 07 01 00 00 00 00 01"), .tooLarge),
