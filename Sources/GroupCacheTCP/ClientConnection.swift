@@ -7,16 +7,16 @@ import Synchronization
 /// One connection to a peer, carrying many requests at once: each gets a fresh id, and replies, in any order,
 /// are matched back by id. A thread of the connection's own waits in poll(2), parses replies and resumes their
 /// callers (measured against a Dispatch read source: 5.3-5.7 context switches per request instead of 7-8, and
-/// no multi-millisecond p99); requests are written straight to the socket, and only what would block waits
-/// behind a write source. A pool keeps few connections per peer, so the threads stay few.
+/// no multi-millisecond p99); requests go out through the ``ConnectionWriter``. A pool keeps few connections
+/// per peer, so the threads stay few.
 ///
 /// A caller that is cancelled or whose deadline passes stops waiting at once; its reply, if it comes, is dropped.
 /// When the connection fails, every caller still waiting gets ``GroupCacheError/Code/peerUnavailable``.
 ///
-/// Concurrency: every method may be called from any task. State sits behind three locks so that no lock is held
-/// across a syscall another thread waits on: `reader` (the parser; only the reader thread takes it), `state`
-/// (the callers waiting, by id) and `writer` (bytes not yet written). A waiter is resumed by whoever removes it
-/// from `state.pending`, so exactly once.
+/// Concurrency: every method may be called from any task. State sits behind locks that are never held across
+/// a syscall another thread waits on: `reader` (the parser; only the reader thread takes it), `state` (the
+/// callers waiting, by id) and the writer's own. A waiter is resumed by whoever removes it from
+/// `state.pending`, so exactly once.
 final class ClientConnection: Sendable {
     /// The error a request gets when its connection was found closed before any byte of it was written, so it
     /// is safe to send again on another connection.
@@ -30,8 +30,6 @@ final class ClientConnection: Sendable {
         var waiter: Waiter
         var deadline: ContinuousClock.Instant
     }
-
-    private enum SourceState { case inactive, running, suspended }
 
     private struct Reader {
         var parser: FrameParser
@@ -48,47 +46,29 @@ final class ClientConnection: Sendable {
         var lastActivity = ContinuousClock.now
     }
 
-    private struct Writer {
-        var source: (any DispatchSourceWrite)?
-        var sourceState = SourceState.inactive
-        /// Bytes the socket would not take, written by the write source.
-        var output: [UInt8] = []
-        var offset = 0
-        /// Whether a caller is sending now; others add their frames to `batch`, which it sends next.
-        var isFlushing = false
-        var batch: [UInt8] = []
-        var isClosed = false
-    }
-
     /// The peer, for messages.
     let peerID: String
-    private let fd: Int32
-    private let writeFD: Int32
-    private let queue: DispatchQueue
+    private let socket: Socket
+    private let writer: ConnectionWriter
     private let reader: Mutex<Reader>
     private let state = Mutex(Locked())
-    private let writer = Mutex(Writer())
     private let onClose: @Sendable (ClientConnection) -> Void
     /// The limits the peer reads with, which this side checks before it sends.
     private let limits: FrameLimits
 
     init(
-        fd: Int32, peerID: String, limits: FrameLimits, queue: DispatchQueue,
+        socket: Socket, peerID: String, limits: FrameLimits, queue: DispatchQueue,
         onClose: @escaping @Sendable (ClientConnection) -> Void
     ) throws(SocketError) {
-        self.fd = fd
-        self.writeFD = try Socket.duplicate(fd)
+        self.socket = socket
+        self.writer = ConnectionWriter(socket: try socket.duplicate(), queue: queue)
         self.peerID = peerID
-        self.queue = queue
         self.onClose = onClose
         self.reader = Mutex(Reader(parser: FrameParser(limits: limits)))
         self.limits = limits
-        writer.withLock { writer in
-            let write = DispatchSource.makeWriteSource(fileDescriptor: writeFD, queue: queue)
-            write.setEventHandler { [self] in writable() }
-            write.setCancelHandler { [self] in sourceCancelled() }
-            writer.source = write
-        }
+        writer.start({ [self] event in
+            if case .failed(let error) = event { close(reason: "writing to the peer failed: \(error)") }
+        }, cancelled: { [self] in sourceCancelled() })
         state.withLock { state in
             let timer = DispatchSource.makeTimerSource(queue: queue)
             timer.setEventHandler { [self] in expireOverdue() }
@@ -153,7 +133,7 @@ final class ClientConnection: Sendable {
                             "a \(kind) of \(payload) payload bytes to peer \(peerID) is over the limit of \(limits.maxPayloadBytes(for: kind))"))
                     return
                 }
-                guard write(frame) else {
+                guard writer.send(frame) else {
                     // Nothing of it went out: the caller may send it again elsewhere, unless the close got to
                     // the waiter first.
                     let pending = state.withLock { $0.pending.removeValue(forKey: id) }
@@ -177,7 +157,7 @@ final class ClientConnection: Sendable {
             // A timeout, so that a close the poll does not see (none is known on a connected socket) still ends
             // the thread within 5 s.
             do {
-                if try Socket.waitReadable(fd, milliseconds: 5_000) { readable() }
+                if try socket.waitReadable(timeout: .seconds(5)) { readable() }
             } catch {
                 close(reason: "\(error)")
             }
@@ -192,7 +172,7 @@ final class ClientConnection: Sendable {
                 let result: ReadResult
                 do {
                     result = try reader.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
-                        try Socket.read(fd, into: buffer)
+                        try socket.read(into: buffer)
                     }
                 } catch {
                     failure = "\(error)"
@@ -233,94 +213,6 @@ final class ClientConnection: Sendable {
             for (waiter, frame) in replies { waiter.resume(returning: frame) }
         }
         if let failure { close(reason: failure) }
-    }
-
-    // MARK: Writing
-
-    /// Writes `frame` now, or queues what the socket does not take behind the write source; `false` if the
-    /// connection is closed or the write failed before any byte of it went out.
-    ///
-    /// The send happens outside the lock. A caller that finds another one sending adds its frame to the batch
-    /// that caller sends next, so concurrent requests go out in one `send` and nobody sleeps on the lock.
-    private func write(_ frame: [UInt8]) -> Bool {
-        let role = writer.withLock { writer -> Bool? in
-            guard !writer.isClosed else { return nil }
-            if writer.offset < writer.output.count {
-                writer.output.append(contentsOf: frame)
-                return false
-            }
-            if writer.isFlushing {
-                writer.batch.append(contentsOf: frame)
-                return false
-            }
-            writer.isFlushing = true
-            return true
-        }
-        guard let isFlusher = role else { return false }
-        guard isFlusher else { return true }
-        var bytes = frame
-        var first = true
-        while true {
-            let written: Int
-            do {
-                written = try bytes.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
-            } catch {
-                writer.withLock { $0.isFlushing = false }
-                // This caller's own frame had not gone out; batched frames fail with the close.
-                if first { return false }
-                close(reason: "writing to the peer failed")
-                return true
-            }
-            first = false
-            let next = writer.withLock { writer -> [UInt8]? in
-                if written < bytes.count {
-                    // The socket is full: the write source sends the rest, then whatever is batched.
-                    writer.output = Array(bytes[written...]) + writer.batch
-                    writer.offset = 0
-                    writer.batch = []
-                    writer.isFlushing = false
-                    switch writer.sourceState {
-                    case .inactive: writer.source?.activate()
-                    case .suspended: writer.source?.resume()
-                    case .running: break
-                    }
-                    writer.sourceState = .running
-                    return nil
-                }
-                guard !writer.batch.isEmpty else {
-                    writer.isFlushing = false
-                    return nil
-                }
-                defer { writer.batch = [] }
-                return writer.batch
-            }
-            guard let next else { return true }
-            bytes = next
-        }
-    }
-
-    private func writable() {
-        let failed = writer.withLock { writer -> Bool in
-            guard !writer.isClosed else { return false }
-            do {
-                let written = try writer.output.withUnsafeBytes { buffer throws(SocketError) in
-                    try Socket.write(fd, UnsafeRawBufferPointer(rebasing: buffer[writer.offset...]))
-                }
-                writer.offset += written
-            } catch {
-                return true
-            }
-            if writer.offset == writer.output.count {
-                writer.output = []
-                writer.offset = 0
-                if writer.sourceState == .running {
-                    writer.source?.suspend()
-                    writer.sourceState = .suspended
-                }
-            }
-            return false
-        }
-        if failed { close(reason: "writing to the peer failed") }
     }
 
     // MARK: Deadlines
@@ -373,13 +265,13 @@ final class ClientConnection: Sendable {
             _ = closeLocked(&state, reason: "idle for \(idleTimeout)")
             return true
         }
-        if closed { closeWriter() }
+        if closed { writer.close() }
     }
 
     /// Closes the connection; every caller still waiting gets `peerUnavailable` with `reason`.
     func close(reason: String) {
         let waiters = state.withLock { closeLocked(&$0, reason: reason) }
-        closeWriter()
+        writer.close()
         let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)")
         for waiter in waiters { waiter.resume(throwing: error) }
     }
@@ -388,27 +280,10 @@ final class ClientConnection: Sendable {
     private func closeLocked(_ state: inout Locked, reason: String) -> [Waiter] {
         guard state.closeReason == nil else { return [] }
         state.closeReason = reason
-        Socket.shutdown(fd)
+        socket.shutdown()
         state.timer?.cancel()
         defer { state.pending = [:] }
         return state.pending.values.map(\.waiter)
-    }
-
-    private func closeWriter() {
-        writer.withLock { writer in
-            guard !writer.isClosed else { return }
-            writer.isClosed = true
-            writer.output = []
-            writer.offset = 0
-            writer.batch = []
-            writer.source?.cancel()
-            switch writer.sourceState {
-            case .inactive: writer.source?.activate()
-            case .suspended: writer.source?.resume()
-            case .running: break
-            }
-            writer.sourceState = .running
-        }
     }
 
     private func sourceCancelled() {
@@ -418,10 +293,6 @@ final class ClientConnection: Sendable {
             state.timer = nil
             return true
         }
-        guard bothDone else { return }
-        writer.withLock { $0.source = nil }
-        Socket.close(writeFD)
-        Socket.close(fd)
-        onClose(self)
+        if bothDone { onClose(self) }
     }
 }

@@ -129,16 +129,11 @@ final class ConnectionPool: Sendable {
             // connect may block for up to its timeout: never on the cooperative pool.
             DispatchQueue.global().async {
                 do throws(SocketError) {
-                    let fd = try Socket.connect(host: host, port: port, timeout: timeout)
-                    do throws(SocketError) {
-                        let connection = try ClientConnection(
-                            fd: fd, peerID: peerID, limits: options.limits, queue: queue
-                        ) { [weak self] connection in self?.forget(connection) }
-                        continuation.resume(returning: .success(connection))
-                    } catch {
-                        Socket.close(fd)
-                        throw error
-                    }
+                    let socket = try Socket.connect(host: host, port: port, timeout: timeout)
+                    let connection = try ClientConnection(
+                        socket: socket, peerID: peerID, limits: options.limits, queue: queue
+                    ) { [weak self] connection in self?.forget(connection) }
+                    continuation.resume(returning: .success(connection))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }

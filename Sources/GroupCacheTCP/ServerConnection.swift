@@ -17,27 +17,26 @@ final class ConnectionQueue: @unchecked Sendable {
     }
 }
 
-/// One accepted connection: a Dispatch read source feeds its ``ServerConnectionState``; replies are written
-/// straight to the socket, and only what would block waits behind a write source.
+/// One accepted connection: a Dispatch read source feeds its ``ServerConnectionState``; replies go out through
+/// the ``ConnectionWriter``.
 ///
 /// The connection works in turns on its queue: a turn reads at most one buffer's worth, starts at most
 /// ``TCPServerOptions/maxRequestsPerTurn`` requests, then settles: it reserves the partial frame's share of the
 /// node's ``InputBudget``, starts or stops the read source as the state machine says, and queues another turn
 /// if frames are left, behind the other connections on the queue. Every event that frees room (a request
-/// finishing at capacity, output drained, budget given back) takes a turn, so reading decisions are made in
-/// one place.
+/// finishing at capacity, output dropping below its cap, budget given back) takes a turn, so reading decisions
+/// are made in one place.
 ///
-/// Dispatch on Linux, as measured (see the project's notes): the write source watches a `dup` of the socket,
-/// since a read and a write source on one descriptor sometimes stopped the read source from firing; every source
-/// is set up before the first read; the descriptors close only after both sources' cancel handlers have run;
-/// a suspended or never-activated source is resumed before it is released.
+/// Every source is set up before the first read (an immediate end of input must find them there), and the
+/// connection reports itself closed once both sources' cancel handlers have run; the sockets close when the
+/// last reference goes.
 ///
 /// Concurrency: frames are taken from the parser and started only on the queue, in order; replies may be sent
-/// from any thread. All state sits behind one lock, never held across a call out of this file (the input
-/// budget's lock, a leaf, is taken under it).
+/// from any thread. The connection's state sits behind one lock, never held across a call out of this file
+/// (the writer's and the input budget's locks, leaves, may be taken under it).
 final class ServerConnection: Sendable {
-    private let fd: Int32
-    private let writeFD: Int32
+    private let socket: Socket
+    private let writer: ConnectionWriter
     private let lane: ConnectionQueue
     private let handler: RequestHandler
     private let options: TCPServerOptions
@@ -49,40 +48,28 @@ final class ServerConnection: Sendable {
     /// Replies answered at once are written in batches of about this size.
     private static let batchBytes = 64 << 10
 
-    /// A Dispatch source's state. `cancelled` is final: a cancelled source must never be suspended again, or its
-    /// cancel handler (which closes the descriptors and reports the connection closed) never runs.
-    private enum SourceState { case inactive, running, suspended, cancelled }
-
     private struct Locked {
         var machine: ServerConnectionState
-        var readSource: (any DispatchSourceRead)?
-        var readState = SourceState.inactive
-        var writeSource: (any DispatchSourceWrite)?
-        var writeState = SourceState.inactive
-        var output: [UInt8] = []
-        var outputOffset = 0
-        var closeAfterFlush = false
+        var readSource: SourceSwitch?
         var isClosed = false
         var cancelledSources = 0
         var turnScheduled = false
-        var lastActivity = ContinuousClock.now
+        var lastRead = ContinuousClock.now
         /// Bytes of the node's input budget held for the partial frame.
         var inputReserved = 0
         /// When the partial frame last made progress (64 KiB), and the bytes of it read since; `nil` while
         /// there is no partial frame or the connection is not reading.
         var partialProgress: (since: ContinuousClock.Instant, bytes: Int)?
-        /// When unwritten output last moved; `nil` while there is none.
-        var outputMovedAt: ContinuousClock.Instant?
-
-        var bufferedOutput: Int { output.count - outputOffset }
     }
 
     init(
-        fd: Int32, lane: ConnectionQueue, handler: RequestHandler, options: TCPServerOptions,
+        socket: Socket, lane: ConnectionQueue, handler: RequestHandler, options: TCPServerOptions,
         counters: ServerCounters, budget: InputBudget, onClose: @escaping @Sendable (ServerConnection) -> Void
     ) throws(SocketError) {
-        self.fd = fd
-        self.writeFD = try Socket.duplicate(fd)
+        self.socket = socket
+        self.writer = ConnectionWriter(
+            socket: try socket.duplicate(), queue: lane.queue, capacity: options.maxOutputBytesPerConnection
+        ) { [counters] change in counters.bufferedOutputBytes.add(change, ordering: .relaxed) }
         self.lane = lane
         self.handler = handler
         self.options = options
@@ -103,17 +90,18 @@ final class ServerConnection: Sendable {
 
     /// Sets up both sources, then starts reading.
     func start() {
+        writer.start({ [self] event in
+            switch event {
+            case .failed, .finished: close()
+            case .belowCapacity: scheduleTurn()
+            }
+        }, cancelled: { [self] in sourceCancelled() })
         state.withLock { state in
-            let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: lane.queue)
+            let read = DispatchSource.makeReadSource(fileDescriptor: socket.descriptor, queue: lane.queue)
             read.setEventHandler { [self] in readable() }
             read.setCancelHandler { [self] in sourceCancelled() }
-            let write = DispatchSource.makeWriteSource(fileDescriptor: writeFD, queue: lane.queue)
-            write.setEventHandler { [self] in writable() }
-            write.setCancelHandler { [self] in sourceCancelled() }
-            state.readSource = read
-            state.writeSource = write
-            read.activate()
-            state.readState = .running
+            state.readSource = SourceSwitch(read)
+            state.readSource?.start()
         }
     }
 
@@ -122,7 +110,7 @@ final class ServerConnection: Sendable {
     /// The read source fired: one read, then a turn. Runs on the queue.
     private func readable() {
         let result = try? lane.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
-            try Socket.read(fd, into: buffer)
+            try socket.read(into: buffer)
         }
         guard let result, result != .endOfInput else {
             close()
@@ -132,7 +120,7 @@ final class ServerConnection: Sendable {
             let open = lane.scratch.withUnsafeBytes { scratch in
                 state.withLock { state -> Bool in
                     guard !state.isClosed else { return false }
-                    state.lastActivity = .now
+                    state.lastRead = .now
                     state.machine.receive(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
                     if let progress = state.partialProgress {
                         let bytes = progress.bytes + count
@@ -168,11 +156,9 @@ final class ServerConnection: Sendable {
         var failed = false
         var started = 0
         loop: while started < options.maxRequestsPerTurn {
-            let (step, unwritten) = state.withLock { state in
-                // Replies answered at once count against the output cap as soon as they are made.
-                let unwritten = state.bufferedOutput + batch.count
-                return (state.machine.nextRequest(unwrittenBytes: unwritten), unwritten)
-            }
+            // Replies answered at once count against the output cap as soon as they are made.
+            let unwritten = writer.unwrittenBytes + batch.count
+            let step = state.withLock { $0.machine.nextRequest(unwrittenBytes: unwritten) }
             switch step {
             case .start(let frame):
                 started += 1
@@ -187,7 +173,7 @@ final class ServerConnection: Sendable {
                     let handler = self.handler
                     Task { [self] in
                         let (reply, close) = await handler.answer(waiting, id: frame.id)
-                        send(reply)
+                        writer.send(reply)
                         if close { counters.count(.protocolViolation) }
                         if close || finished() { closeAfterFlushing() }
                     }
@@ -204,11 +190,11 @@ final class ServerConnection: Sendable {
                 break loop
             }
             if batch.count >= Self.batchBytes {
-                send(batch)
+                writer.send(batch)
                 batch.removeAll(keepingCapacity: true)
             }
         }
-        if !batch.isEmpty { send(batch) }
+        if !batch.isEmpty { writer.send(batch) }
         if failed {
             closeAfterFlushing()
             return
@@ -223,7 +209,7 @@ final class ServerConnection: Sendable {
         var toWake: [@Sendable () -> Void] = []
         let outcome = state.withLock { state -> Outcome in
             guard !state.isClosed, state.machine.phase == .reading else { return .none }
-            let unwritten = state.bufferedOutput
+            let unwritten = writer.unwrittenBytes
             if state.machine.canStart(unwrittenBytes: unwritten) {
                 let needed = state.machine.partialFrameBytes
                 if needed > budget.capacity { return .tooLarge(needed) }
@@ -263,23 +249,14 @@ final class ServerConnection: Sendable {
             let message = "a \(size)-byte frame is larger than the node's whole input budget of \(budget.capacity) bytes"
             var error: [UInt8] = []
             Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .tooLarge, message: message), to: &error)
-            send(error)
+            writer.send(error)
             closeAfterFlushing()
         }
     }
 
     /// Resumes or suspends the read source. Under the state lock, so a late pause never wins over a resume.
     private func setReading(_ reading: Bool, _ state: inout Locked) {
-        switch (reading, state.readState) {
-        case (true, .suspended):
-            state.readSource?.resume()
-            state.readState = .running
-        case (false, .running):
-            state.readSource?.suspend()
-            state.readState = .suspended
-        default:
-            break
-        }
+        if reading { state.readSource?.start() } else { state.readSource?.pause() }
     }
 
     /// Records a finished request; returns whether the connection should now close (a drained shutdown).
@@ -293,90 +270,17 @@ final class ServerConnection: Sendable {
         }
     }
 
-    // MARK: Writing
-
-    /// Writes `bytes` now, or queues what the socket does not take behind the write source.
-    func send(_ bytes: [UInt8]) {
-        let failed = state.withLock { state -> Bool in
-            guard !state.isClosed else { return false }
-            state.lastActivity = .now
-            if state.bufferedOutput > 0 {
-                state.output.append(contentsOf: bytes)
-                counters.bufferedOutputBytes.add(bytes.count, ordering: .relaxed)
-                return false
-            }
-            let written: Int
-            do {
-                written = try bytes.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
-            } catch {
-                return true
-            }
-            guard written < bytes.count else { return false }
-            state.output = Array(bytes[written...])
-            state.outputOffset = 0
-            state.outputMovedAt = .now
-            counters.bufferedOutputBytes.add(state.output.count, ordering: .relaxed)
-            armWriteSource(&state)
-            return false
-        }
-        if failed { close() }
-    }
-
-    private func writable() {
-        enum Outcome { case none, failed, flushedAndClosing, belowCap }
-        let outcome = state.withLock { state -> Outcome in
-            guard !state.isClosed else { return .none }
-            let before = state.bufferedOutput
-            do {
-                let written = try state.output.withUnsafeBytes { buffer throws(SocketError) in
-                    try Socket.write(fd, UnsafeRawBufferPointer(rebasing: buffer[state.outputOffset...]))
-                }
-                state.outputOffset += written
-                counters.bufferedOutputBytes.subtract(written, ordering: .relaxed)
-                if written > 0 { state.outputMovedAt = .now }
-            } catch {
-                return .failed
-            }
-            let crossedCap = before >= options.maxOutputBytesPerConnection
-                && state.bufferedOutput < options.maxOutputBytesPerConnection
-            guard state.bufferedOutput == 0 else { return crossedCap ? .belowCap : .none }
-            state.output = []
-            state.outputOffset = 0
-            state.outputMovedAt = nil
-            if state.writeState == .running {
-                state.writeSource?.suspend()
-                state.writeState = .suspended
-            }
-            return state.closeAfterFlush ? .flushedAndClosing : (crossedCap ? .belowCap : .none)
-        }
-        switch outcome {
-        case .none: break
-        case .failed, .flushedAndClosing: close()
-        case .belowCap: scheduleTurn()
-        }
-    }
-
-    private func armWriteSource(_ state: inout Locked) {
-        switch state.writeState {
-        case .inactive: state.writeSource?.activate()
-        case .suspended: state.writeSource?.resume()
-        case .running, .cancelled: return
-        }
-        state.writeState = .running
-    }
-
     // MARK: Closing
 
-    /// Stops reading, and closes once every queued byte is written.
+    /// Stops reading, and closes once every reply made so far is written.
     func closeAfterFlushing() {
-        let closeNow = state.withLock { state -> Bool in
+        let open = state.withLock { state -> Bool in
             guard !state.isClosed else { return false }
-            state.closeAfterFlush = true
             state.machine.close()
             setReading(false, &state)
-            return state.bufferedOutput == 0
+            return true
         }
-        if closeNow { close() }
+        if open && writer.finish() { close() }
     }
 
     /// Begins a graceful shutdown: no more reading; complete requests not yet started are answered UNAVAILABLE;
@@ -389,41 +293,26 @@ final class ServerConnection: Sendable {
             }
             var batch: [UInt8] = []
             for id in unstarted { RequestHandler.appendUnavailable(id: id, to: &batch) }
-            if !batch.isEmpty { send(batch) }
+            if !batch.isEmpty { writer.send(batch) }
             if closeNow { closeAfterFlushing() }
         }
     }
 
-    /// Closes the connection at once: gives back its input budget and output count, and cancels both sources;
-    /// their cancel handlers close the descriptors.
+    /// Closes the connection at once: gives back its input budget and queued output, and cancels both sources;
+    /// the connection reports itself closed when their cancel handlers have run.
     func close() {
         let toWake = state.withLock { state -> [@Sendable () -> Void] in
             guard !state.isClosed else { return [] }
             state.isClosed = true
             state.machine.close()
-            counters.bufferedOutputBytes.subtract(state.bufferedOutput, ordering: .relaxed)
-            state.output = []
-            state.outputOffset = 0
             let toWake = budget.release(state.inputReserved, for: ObjectIdentifier(self))
             state.inputReserved = 0
             // Wake anything blocked on the socket and make the sources fire their cancel handlers.
-            Socket.shutdown(fd)
+            socket.shutdown()
             state.readSource?.cancel()
-            state.writeSource?.cancel()
-            switch state.readState {
-            case .inactive: state.readSource?.activate()
-            case .suspended: state.readSource?.resume()
-            case .running, .cancelled: break
-            }
-            switch state.writeState {
-            case .inactive: state.writeSource?.activate()
-            case .suspended: state.writeSource?.resume()
-            case .running, .cancelled: break
-            }
-            state.readState = .cancelled
-            state.writeState = .cancelled
             return toWake
         }
+        writer.close()
         for wake in toWake { wake() }
     }
 
@@ -432,35 +321,33 @@ final class ServerConnection: Sendable {
             state.cancelledSources += 1
             guard state.cancelledSources == 2 else { return false }
             state.readSource = nil
-            state.writeSource = nil
             return true
         }
-        guard bothDone else { return }
-        Socket.close(writeFD)
-        Socket.close(fd)
-        onClose(self)
+        if bothDone { onClose(self) }
     }
 
     /// Where the connection stands, for people: its phase, requests in flight, bytes waiting to be written.
     var status: String {
-        state.withLock { state in
-            "\(state.machine.phase), \(state.machine.inFlight) in flight, \(state.bufferedOutput) bytes to write"
+        let writing = writer.description
+        return state.withLock { state in
+            "\(state.machine.phase), \(state.machine.inFlight) in flight, \(writing)"
                 + (state.isClosed ? ", closed (\(state.cancelledSources) of 2 sources cancelled)" : "")
-                + ", reading \(state.readState), writing \(state.writeState)"
+                + ", reading \(state.readSource?.description ?? "not set up")"
         }
     }
 
     /// Closes the connection if its partial frame stalled, its output stopped moving, or it has been idle, for
     /// longer than the options allow.
     func closeIfExpired(now: ContinuousClock.Instant) {
+        let (stalledSince, unwritten, lastSend) = (writer.stalledSince, writer.unwrittenBytes, writer.lastSend)
         let cause = state.withLock { state -> ServerCounters.Cause? in
             guard !state.isClosed else { return nil }
             if let progress = state.partialProgress, now - progress.since > options.partialFrameTimeout {
                 return .partialFrame
             }
-            if let moved = state.outputMovedAt, now - moved > options.writeTimeout { return .writeTimeout }
-            let quiet = state.machine.inFlight == 0 && state.bufferedOutput == 0
-            return quiet && now - state.lastActivity > options.idleTimeout ? .idle : nil
+            if let stalledSince, now - stalledSince > options.writeTimeout { return .writeTimeout }
+            let quiet = state.machine.inFlight == 0 && unwritten == 0
+            return quiet && now - max(state.lastRead, lastSend) > options.idleTimeout ? .idle : nil
         }
         guard let cause else { return }
         counters.count(cause)

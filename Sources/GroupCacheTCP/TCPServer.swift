@@ -29,7 +29,7 @@ public final class TCPServer: Sendable {
     private let state = Mutex(Locked())
 
     private struct Locked {
-        var listener: Int32 = -1
+        var listener: Socket?
         var port = 0
         var acceptSource: (any DispatchSourceRead)?
         var acceptSuspended = false
@@ -65,14 +65,17 @@ public final class TCPServer: Sendable {
     public func start(host: String = "127.0.0.1", port: Int = 0) throws(SocketError) -> Int {
         let (listener, boundPort) = try Socket.listen(host: host, port: port)
         state.withLock { state in
-            precondition(state.listener < 0, "a TCPServer starts once")
+            precondition(state.port == 0, "a TCPServer starts once")
             state.listener = listener
             state.port = boundPort
-            let source = DispatchSource.makeReadSource(fileDescriptor: listener, queue: queue)
+            let source = DispatchSource.makeReadSource(fileDescriptor: listener.descriptor, queue: queue)
             source.setEventHandler { [self] in acceptPending() }
             source.setCancelHandler { [self] in
-                Socket.close(listener)
-                self.state.withLock { $0.listenerClosed.take() }?.resume()
+                // Releasing the listener closes it.
+                self.state.withLock { state in
+                    state.listener = nil
+                    return state.listenerClosed.take()
+                }?.resume()
             }
             state.acceptSource = source
             source.activate()
@@ -153,9 +156,9 @@ public final class TCPServer: Sendable {
 
     private func acceptPending() {
         while true {
-            let fd: Int32?
+            let accepted: Socket?
             do {
-                fd = try Socket.accept(state.withLock { $0.listener })
+                accepted = try state.withLock { $0.listener }?.accept()
             } catch {
                 // Out of descriptors, or out of kernel memory: the listener stays readable and the handler would
                 // spin, so accepting pauses instead; pending connections wait in the backlog.
@@ -163,8 +166,8 @@ public final class TCPServer: Sendable {
                 pauseAccepting(for: .milliseconds(100))
                 return
             }
-            guard let fd else { return }
-            guard admit(fd) else {
+            guard let accepted else { return }
+            guard admit(accepted) else {
                 counters.acceptPauses.add(1, ordering: .relaxed)
                 pauseAccepting(for: .milliseconds(100))
                 return
@@ -172,9 +175,9 @@ public final class TCPServer: Sendable {
         }
     }
 
-    /// Serves the accepted `fd`, or refuses it with ERROR UNAVAILABLE; returns `false` when the process is out
+    /// Serves the accepted `socket`, or refuses it with ERROR UNAVAILABLE; returns `false` when the process is out
     /// of descriptors, so that accepting pauses rather than refuse every connection in the backlog in turn.
-    private func admit(_ fd: Int32) -> Bool {
+    private func admit(_ socket: Socket) -> Bool {
         let queue = state.withLock { state -> ConnectionQueue? in
             guard !state.isShuttingDown, state.connections.count < options.maxConnections else { return nil }
             state.nextQueue = (state.nextQueue + 1) % connectionQueues.count
@@ -183,16 +186,16 @@ public final class TCPServer: Sendable {
         counters.accepted.add(1, ordering: .relaxed)
         guard let queue else {
             counters.count(.connectionLimit)
-            Self.refuse(fd, "the node serves its limit of connections")
+            Self.refuse(socket, "the node serves its limit of connections")
             return true
         }
         let connection: ServerConnection
         do {
             connection = try ServerConnection(
-                fd: fd, lane: queue, handler: handler, options: options, counters: counters, budget: budget
+                socket: socket, lane: queue, handler: handler, options: options, counters: counters, budget: budget
             ) { [weak self] connection in self?.remove(connection) }
         } catch {
-            Self.refuse(fd, "the node is out of file descriptors (\(error))")
+            Self.refuse(socket, "the node is out of file descriptors (\(error))")
             return !error.isOutOfDescriptors
         }
         state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
@@ -201,12 +204,11 @@ public final class TCPServer: Sendable {
         return true
     }
 
-    /// Sends ERROR UNAVAILABLE with id 0 and `reason` on `fd`, and closes it.
-    private static func refuse(_ fd: Int32, _ reason: String) {
+    /// Sends ERROR UNAVAILABLE with id 0 and `reason` on `socket`, which closes when this returns.
+    private static func refuse(_ socket: Socket, _ reason: String) {
         var refusal: [UInt8] = []
         Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .unavailable, message: reason), to: &refusal)
-        _ = try? refusal.withUnsafeBytes { buffer throws(SocketError) in try Socket.write(fd, buffer) }
-        Socket.close(fd)
+        _ = try? refusal.withUnsafeBytes { buffer throws(SocketError) in try socket.write(buffer) }
     }
 
     private func remove(_ connection: ServerConnection) {
