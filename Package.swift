@@ -78,7 +78,7 @@ let package = Package(
         .target(name: "GroupCacheWire", dependencies: ["CGroupCacheProto", "CProtobufC"]),
 
         // The TCP transport: a Dispatch server and a pooled client speaking the frames of docs/PROTOCOL.md.
-        .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheWire"]),
+        .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheSingleFlight", "GroupCacheWire"]),
 
         // Fakes and latches the tests share.
         .target(name: "TestSupport", dependencies: ["GroupCache"], path: "Tests/Support"),

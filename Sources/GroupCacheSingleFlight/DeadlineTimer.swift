@@ -1,7 +1,7 @@
 import Dispatch
 import Synchronization
 
-/// Runs actions at deadlines on one Dispatch timer.
+/// Runs actions at deadlines, or on an interval, on one Dispatch timer.
 ///
 /// Cheaper than a sleeping task per deadline: scheduling is a heap insert, and cancelling wakes no thread (a
 /// cancelled sleeping task is woken just to end). Cancelled entries are dropped lazily, and the heap is rebuilt
@@ -19,9 +19,15 @@ public final class DeadlineTimer: Sendable {
         var id: UInt64
     }
 
+    private struct Action {
+        var run: @Sendable () -> Void
+        /// For an action that repeats: its interval.
+        var interval: Duration?
+    }
+
     private struct State {
         var heap: [Entry] = []
-        var actions: [UInt64: @Sendable () -> Void] = [:]
+        var actions: [UInt64: Action] = [:]
         var nextID: UInt64 = 0
         /// When the Dispatch timer is set to fire; `nil` when it is idle.
         var armedFor: ContinuousClock.Instant?
@@ -48,6 +54,18 @@ public final class DeadlineTimer: Sendable {
     /// Runs `action` at `deadline` unless cancelled first.
     @discardableResult
     public func schedule(at deadline: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> Token {
+        schedule(Action(run: action), at: deadline)
+    }
+
+    /// Runs `action` every `interval`, the first time one interval from now, until cancelled. A run that comes
+    /// late does not make the next one come sooner.
+    @discardableResult
+    public func schedule(every interval: Duration, _ action: @escaping @Sendable () -> Void) -> Token {
+        precondition(interval > .zero, "a repeating action needs a positive interval")
+        return schedule(Action(run: action, interval: interval), at: .now + interval)
+    }
+
+    private func schedule(_ action: Action, at deadline: ContinuousClock.Instant) -> Token {
         state.withLock { state in
             let id = state.nextID
             state.nextID += 1
@@ -77,10 +95,18 @@ public final class DeadlineTimer: Sendable {
         let due = state.withLock { state -> [@Sendable () -> Void] in
             state.armedFor = nil
             var due: [@Sendable () -> Void] = []
+            var again: [Entry] = []
             while let top = state.heap.first, top.deadline <= now {
                 pop(&state.heap)
-                if let action = state.actions.removeValue(forKey: top.id) { due.append(action) }
+                guard let action = state.actions[top.id] else { continue }
+                due.append(action.run)
+                if let interval = action.interval {
+                    again.append(Entry(deadline: now + interval, id: top.id))
+                } else {
+                    state.actions[top.id] = nil
+                }
             }
+            for entry in again { push(entry, into: &state.heap) }
             while let top = state.heap.first, state.actions[top.id] == nil { pop(&state.heap) }
             if let next = state.heap.first { arm(&state, for: next.deadline) }
             return due

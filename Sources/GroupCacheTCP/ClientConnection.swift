@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GroupCache
+import GroupCacheSingleFlight
 import GroupCacheWire
 import Synchronization
 
@@ -8,28 +9,21 @@ import Synchronization
 /// are matched back by id. A thread of the connection's own waits in poll(2), parses replies and resumes their
 /// callers (measured against a Dispatch read source: 5.3-5.7 context switches per request instead of 7-8, and
 /// no multi-millisecond p99); requests go out through the ``ConnectionWriter``. A pool keeps few connections
-/// per peer, so the threads stay few.
+/// per peer, so the threads stay few. ``ClientConnectionState`` makes the decisions.
 ///
 /// A caller that is cancelled or whose deadline passes stops waiting at once; its reply, if it comes, is dropped.
 /// When the connection fails, every caller still waiting gets ``GroupCacheError/Code/peerUnavailable``.
 ///
 /// Concurrency: every method may be called from any task. State sits behind locks that are never held across
 /// a syscall another thread waits on: `reader` (the parser; only the reader thread takes it), `state` (the
-/// callers waiting, by id) and the writer's own. A waiter is resumed by whoever removes it from
-/// `state.pending`, so exactly once.
+/// machine) and the writer's own.
 final class ClientConnection: Sendable {
     /// The error a request gets when its connection was found closed before any byte of it was written, so it
     /// is safe to send again on another connection.
     struct ClosedBeforeWrite: Error {}
 
-    /// Unsafe rather than checked (one allocation fewer per request): every waiter lives in `pending` and is
-    /// resumed only by whoever removes it from there under the state lock, so exactly once.
+    /// Unsafe rather than checked (one allocation fewer per request): the machine hands each waiter out once.
     private typealias Waiter = UnsafeContinuation<Frame, any Error>
-
-    private struct Pending {
-        var waiter: Waiter
-        var deadline: ContinuousClock.Instant
-    }
 
     private struct Reader {
         var parser: FrameParser
@@ -37,13 +31,10 @@ final class ClientConnection: Sendable {
     }
 
     private struct Locked {
-        var pending: [UInt32: Pending] = [:]
-        var nextID: UInt32 = 1
-        var timer: (any DispatchSourceTimer)?
-        var timerDeadline: ContinuousClock.Instant?
-        var closeReason: String?
-        var cancelledSources = 0
-        var lastActivity = ContinuousClock.now
+        var machine = ClientConnectionState<Waiter>(now: .now)
+        var timer: DeadlineTimer.Token?
+        /// The reader thread and the write source, as each ends.
+        var endedSides = 0
     }
 
     /// The peer, for messages.
@@ -68,13 +59,7 @@ final class ClientConnection: Sendable {
         self.limits = limits
         writer.start({ [self] event in
             if case .failed(let error) = event { close(reason: "writing to the peer failed: \(error)") }
-        }, cancelled: { [self] in sourceCancelled() })
-        state.withLock { state in
-            let timer = DispatchSource.makeTimerSource(queue: queue)
-            timer.setEventHandler { [self] in expireOverdue() }
-            state.timer = timer
-            timer.activate()
-        }
+        }, cancelled: { [self] in sideEnded() })
         // Replies are read on a thread that blocks in poll(2): a reply then wakes one thread, which resumes its
         // caller, where a Dispatch read source wakes two (the event thread, then a handler thread).
         let reader = Thread { [self] in readReplies() }
@@ -83,10 +68,10 @@ final class ClientConnection: Sendable {
     }
 
     /// Requests in flight.
-    var inFlight: Int { state.withLock { $0.pending.count } }
+    var inFlight: Int { state.withLock { $0.machine.inFlight } }
 
     /// Whether the connection has failed or been closed.
-    var isClosed: Bool { state.withLock { $0.closeReason != nil } }
+    var isClosed: Bool { state.withLock { $0.machine.closeReason != nil } }
 
     /// Sends a request whose frame `encode` appends for the given id, and returns the reply frame (its success
     /// kind or ERROR).
@@ -102,44 +87,22 @@ final class ClientConnection: Sendable {
         let slot = Mutex<UInt32?>(nil)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (waiter: Waiter) in
-                let registered = state.withLock { state -> Result<UInt32, any Error> in
-                    guard state.closeReason == nil else { return .failure(ClosedBeforeWrite()) }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    var id = state.nextID
-                    while id == 0 || state.pending[id] != nil { id &+= 1 }
-                    state.nextID = id &+ 1
-                    state.pending[id] = Pending(waiter: waiter, deadline: deadline)
-                    state.lastActivity = .now
-                    slot.withLock { $0 = id }
-                    scheduleTimer(&state, for: deadline)
-                    return .success(id)
-                }
-                let id: UInt32
-                switch registered {
-                case .success(let registeredID): id = registeredID
-                case .failure(let error):
-                    waiter.resume(throwing: error)
-                    return
-                }
+                guard let id = register(waiter, deadline: deadline, slot: slot) else { return }
                 var frame: [UInt8] = []
                 encode(id, &frame)
                 let kind = FrameKind(rawValue: frame[4])
                 let payload = frame.count - FrameHeader.byteCount
                 guard payload <= limits.maxPayloadBytes(for: kind) else {
-                    let pending = state.withLock { $0.pending.removeValue(forKey: id) }
-                    pending?.waiter.resume(
-                        throwing: GroupCacheError(
-                            .tooLarge,
-                            "a \(kind) of \(payload) payload bytes to peer \(peerID) is over the limit of \(limits.maxPayloadBytes(for: kind))"))
+                    let limit = limits.maxPayloadBytes(for: kind)
+                    fail(id, with: GroupCacheError(
+                        .tooLarge, "a \(kind) of \(payload) payload bytes to peer \(peerID) is over the limit of \(limit)"))
                     return
                 }
-                guard writer.send(frame) else {
+                if !writer.send(frame) {
                     // Nothing of it went out: the caller may send it again elsewhere, unless the close got to
                     // the waiter first.
-                    let pending = state.withLock { $0.pending.removeValue(forKey: id) }
+                    fail(id, with: ClosedBeforeWrite())
                     close(reason: "writing to the peer failed")
-                    pending?.waiter.resume(throwing: ClosedBeforeWrite())
-                    return
                 }
             }
         } onCancel: {
@@ -149,20 +112,43 @@ final class ClientConnection: Sendable {
         }
     }
 
+    /// Gives `waiter` an id, stored in `slot` for the cancellation handler, and arms the deadline timer if its
+    /// deadline comes first; `nil` after resuming `waiter` with the error when the request cannot be made.
+    private func register(_ waiter: Waiter, deadline: ContinuousClock.Instant, slot: borrowing Mutex<UInt32?>) -> UInt32? {
+        let registered = state.withLock { state -> Result<UInt32, any Error> in
+            if Task.isCancelled { return .failure(CancellationError()) }
+            switch state.machine.register(waiter, deadline: deadline, now: .now) {
+            case .closed:
+                return .failure(ClosedBeforeWrite())
+            case .registered(let id, let armTimer):
+                slot.withLock { $0 = id }
+                if let armTimer { arm(&state, at: armTimer) }
+                return .success(id)
+            }
+        }
+        switch registered {
+        case .success(let id):
+            return id
+        case .failure(let error):
+            waiter.resume(throwing: error)
+            return nil
+        }
+    }
+
     // MARK: Reading replies
 
-    /// The reader thread: waits for replies and hands them out until the connection closes.
+    /// The reader thread: waits for replies and hands them out until the connection closes (a close shuts the
+    /// socket down, which wakes the poll).
     private func readReplies() {
-        while state.withLock({ $0.closeReason == nil }) {
-            // A timeout, so that a close the poll does not see (none is known on a connected socket) still ends
-            // the thread within 5 s.
+        while state.withLock({ $0.machine.closeReason == nil }) {
             do {
-                if try socket.waitReadable(timeout: .seconds(5)) { readable() }
+                try socket.waitReadable()
+                readable()
             } catch {
                 close(reason: "\(error)")
             }
         }
-        sourceCancelled()
+        sideEnded()
     }
 
     private func readable() {
@@ -207,8 +193,8 @@ final class ClientConnection: Sendable {
         if !frames.isEmpty {
             // A reply nobody awaits any more (its caller left) is dropped.
             let replies = state.withLock { state -> [(Waiter, Frame)] in
-                state.lastActivity = .now
-                return frames.compactMap { frame in state.pending.removeValue(forKey: frame.id).map { ($0.waiter, frame) } }
+                state.machine.received(now: .now)
+                return frames.compactMap { frame in state.machine.take(frame.id).map { ($0, frame) } }
             }
             for (waiter, frame) in replies { waiter.resume(returning: frame) }
         }
@@ -217,30 +203,17 @@ final class ClientConnection: Sendable {
 
     // MARK: Deadlines
 
-    /// Makes the timer fire by `deadline` if it would fire later. Called under the state lock.
-    private func scheduleTimer(_ state: inout Locked, for deadline: ContinuousClock.Instant) {
-        if let current = state.timerDeadline, current <= deadline { return }
-        state.timerDeadline = deadline
-        let delay = max(.zero, deadline - .now)
-        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
-        state.timer?.schedule(deadline: .now() + .nanoseconds(Int(nanoseconds)), leeway: .milliseconds(1))
+    /// Sets the deadline timer to fire at `deadline`, in place of a later one. Under the state lock.
+    private func arm(_ state: inout Locked, at deadline: ContinuousClock.Instant) {
+        if let timer = state.timer { DeadlineTimer.transport.cancel(timer) }
+        state.timer = DeadlineTimer.transport.schedule(at: deadline) { [weak self] in self?.expireOverdue() }
     }
 
     private func expireOverdue() {
-        let now = ContinuousClock.now
         let overdue = state.withLock { state -> [Waiter] in
-            state.timerDeadline = nil
-            var overdue: [Waiter] = []
-            var next: ContinuousClock.Instant?
-            for (id, pending) in state.pending {
-                if pending.deadline <= now {
-                    overdue.append(pending.waiter)
-                    state.pending[id] = nil
-                } else if next == nil || pending.deadline < next! {
-                    next = pending.deadline
-                }
-            }
-            if let next { scheduleTimer(&state, for: next) }
+            state.timer = nil
+            let (overdue, next) = state.machine.expire(now: .now)
+            if let next { arm(&state, at: next) }
             return overdue
         }
         let error = GroupCacheError(.deadlineExceeded, "peer \(peerID) did not answer in time")
@@ -248,8 +221,7 @@ final class ClientConnection: Sendable {
     }
 
     private func fail(_ id: UInt32, with error: any Error) {
-        let waiter = state.withLock { $0.pending.removeValue(forKey: id)?.waiter }
-        waiter?.resume(throwing: error)
+        state.withLock { $0.machine.take(id) }?.resume(throwing: error)
     }
 
     // MARK: Closing
@@ -259,39 +231,35 @@ final class ClientConnection: Sendable {
     /// (and the connection stays) or finds the connection closed before writing (and is retried elsewhere).
     func closeIfIdle(for idleTimeout: Duration, now: ContinuousClock.Instant) {
         let closed = state.withLock { state -> Bool in
-            guard state.closeReason == nil, state.pending.isEmpty, now - state.lastActivity > idleTimeout else {
-                return false
-            }
-            _ = closeLocked(&state, reason: "idle for \(idleTimeout)")
-            return true
+            guard state.machine.isIdle(for: idleTimeout, now: now) else { return false }
+            return closeLocked(&state, reason: "idle for \(idleTimeout)") != nil
         }
         if closed { writer.close() }
     }
 
     /// Closes the connection; every caller still waiting gets `peerUnavailable` with `reason`.
     func close(reason: String) {
-        let waiters = state.withLock { closeLocked(&$0, reason: reason) }
+        guard let waiters = state.withLock({ closeLocked(&$0, reason: reason) }) else { return }
         writer.close()
         let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)")
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 
-    /// Marks the connection closed and cancels the read side; returns the callers to fail. Under the state lock.
-    private func closeLocked(_ state: inout Locked, reason: String) -> [Waiter] {
-        guard state.closeReason == nil else { return [] }
-        state.closeReason = reason
+    /// Marks the connection closed and wakes the reader; returns the callers to fail, `nil` if it was closed
+    /// already. Under the state lock.
+    private func closeLocked(_ state: inout Locked, reason: String) -> [Waiter]? {
+        guard let waiters = state.machine.close(reason: reason) else { return nil }
         socket.shutdown()
-        state.timer?.cancel()
-        defer { state.pending = [:] }
-        return state.pending.values.map(\.waiter)
+        if let timer = state.timer { DeadlineTimer.transport.cancel(timer) }
+        state.timer = nil
+        return waiters
     }
 
-    private func sourceCancelled() {
+    /// The reader thread or the write source has ended; once both have, the connection is gone.
+    private func sideEnded() {
         let bothDone = state.withLock { state -> Bool in
-            state.cancelledSources += 1
-            guard state.cancelledSources == 2 else { return false }
-            state.timer = nil
-            return true
+            state.endedSides += 1
+            return state.endedSides == 2
         }
         if bothDone { onClose(self) }
     }

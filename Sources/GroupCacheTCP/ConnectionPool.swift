@@ -1,5 +1,6 @@
 import Dispatch
 import GroupCache
+import GroupCacheSingleFlight
 import GroupCacheWire
 import Synchronization
 
@@ -25,7 +26,7 @@ final class ConnectionPool: Sendable {
 
     private let state = Mutex(Locked())
     private let queue: DispatchQueue
-    private let sweeper: Mutex<(any DispatchSourceTimer)?> = Mutex(nil)
+    private let sweeper = Mutex<DeadlineTimer.Token?>(nil)
 
     init(peerID: String, address: String, options: TCPClientOptions) throws(GroupCacheError) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
@@ -38,19 +39,14 @@ final class ConnectionPool: Sendable {
         self.port = port
         self.options = options
         self.queue = DispatchQueue(label: "groupcache.client.\(address)")
-        let interval = max(options.idleTimeout / 4, .milliseconds(5))
-        let milliseconds = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
-        sweeper.withLock { [queue] sweeper in
-            let timer = DispatchSource.makeTimerSource(queue: queue)
-            timer.schedule(deadline: .now() + .milliseconds(milliseconds), repeating: .milliseconds(milliseconds))
-            timer.setEventHandler { [weak self] in self?.closeIdleConnections() }
-            timer.activate()
-            sweeper = timer
+        let sweep = DeadlineTimer.transport.schedule(every: max(options.idleTimeout / 4, .milliseconds(5))) {
+            [weak self] in self?.closeIdleConnections()
         }
+        sweeper.withLock { $0 = sweep }
     }
 
     deinit {
-        sweeper.withLock { $0?.cancel() }
+        if let sweep = sweeper.withLock({ $0 }) { DeadlineTimer.transport.cancel(sweep) }
         for connection in state.withLock({ $0.connections }) { connection.close(reason: "the pool was closed") }
     }
 

@@ -90,10 +90,10 @@ final class Socket: Sendable {
         try Posix.retrying("send") { send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) } ?? 0
     }
 
-    /// Waits up to `timeout` for the socket to be readable (or closed, or failed); returns whether it is.
-    func waitReadable(timeout: Duration) throws(SocketError) -> Bool {
+    /// Waits, blocking the calling thread, until the socket is readable, closed, failed or shut down.
+    func waitReadable() throws(SocketError) {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return try Posix.retrying("poll") { poll(&entry, 1, Posix.milliseconds(timeout)) }.map { $0 > 0 } ?? false
+        _ = try Posix.retrying("poll") { poll(&entry, 1, -1) }
     }
 
     /// A second descriptor of the same socket, so that a write source can watch its own (see the Dispatch notes

@@ -1,5 +1,6 @@
 import Dispatch
 public import GroupCache
+import GroupCacheSingleFlight
 import GroupCacheWire
 import Synchronization
 
@@ -33,10 +34,10 @@ public final class TCPServer: Sendable {
         var port = 0
         var acceptSource: (any DispatchSourceRead)?
         var acceptSuspended = false
-        var sweepTimer: (any DispatchSourceTimer)?
-        /// Resumes accepting after a pause. Made and armed at start, so that resuming needs nothing new from
-        /// the system at the moment the process is out of descriptors.
-        var resumeTimer: (any DispatchSourceTimer)?
+        var sweep: DeadlineTimer.Token?
+        /// Resumes accepting after a pause. The transport's timer exists before the process can run out of
+        /// descriptors, so resuming needs nothing new from the system then.
+        var resumeAccepting: DeadlineTimer.Token?
         var connections: [ObjectIdentifier: ServerConnection] = [:]
         var nextQueue = 0
         var isShuttingDown = false
@@ -80,18 +81,9 @@ public final class TCPServer: Sendable {
             state.acceptSource = source
             source.activate()
 
-            let sweep = DispatchSource.makeTimerSource(queue: queue)
-            let interval = Self.sweepInterval(options)
-            sweep.schedule(deadline: .now() + interval, repeating: interval)
-            sweep.setEventHandler { [self] in sweepConnections() }
-            state.sweepTimer = sweep
-            sweep.activate()
-
-            let resume = DispatchSource.makeTimerSource(queue: queue)
-            resume.setEventHandler { [self] in resumeAccepting() }
-            resume.schedule(deadline: .now() + .seconds(3600), leeway: .milliseconds(10))
-            state.resumeTimer = resume
-            resume.activate()
+            state.sweep = DeadlineTimer.transport.schedule(every: Self.sweepInterval(options)) { [weak self] in
+                self?.sweepConnections()
+            }
         }
         return boundPort
     }
@@ -130,9 +122,7 @@ public final class TCPServer: Sendable {
             return Array(state.connections.values)
         }
         for connection in connections { connection.shutdown() }
-        let forceClose = Task { [self] in
-            try? await Task.sleep(for: options.shutdownTimeout)
-            guard !Task.isCancelled else { return }
+        let forceClose = DeadlineTimer.transport.schedule(at: .now + options.shutdownTimeout) { [self] in
             for connection in state.withLock({ Array($0.connections.values) }) { connection.close() }
         }
         await withCheckedContinuation { continuation in
@@ -143,12 +133,11 @@ public final class TCPServer: Sendable {
             }
             if done { continuation.resume() }
         }
-        forceClose.cancel()
+        DeadlineTimer.transport.cancel(forceClose)
         state.withLock { state in
-            state.sweepTimer?.cancel()
-            state.sweepTimer = nil
-            state.resumeTimer?.cancel()
-            state.resumeTimer = nil
+            for token in [state.sweep, state.resumeAccepting].compactMap({ $0 }) { DeadlineTimer.transport.cancel(token) }
+            state.sweep = nil
+            state.resumeAccepting = nil
         }
     }
 
@@ -223,17 +212,20 @@ public final class TCPServer: Sendable {
         for continuation in drained { continuation.resume() }
     }
 
-    private func pauseAccepting(for pause: DispatchTimeInterval) {
+    private func pauseAccepting(for pause: Duration) {
         state.withLock { state in
             guard !state.acceptSuspended, let source = state.acceptSource else { return }
             source.suspend()
             state.acceptSuspended = true
-            state.resumeTimer?.schedule(deadline: .now() + pause, leeway: .milliseconds(10))
+            state.resumeAccepting = DeadlineTimer.transport.schedule(at: .now + pause) { [weak self] in
+                self?.resumeAccepting()
+            }
         }
     }
 
     private func resumeAccepting() {
         state.withLock { state in
+            state.resumeAccepting = nil
             guard state.acceptSuspended, let source = state.acceptSource else { return }
             source.resume()
             state.acceptSuspended = false
@@ -250,9 +242,8 @@ public final class TCPServer: Sendable {
     }
 
     /// A quarter of the shortest timeout, between 5 ms and 1 s: timeouts fire at most 25% late.
-    private static func sweepInterval(_ options: TCPServerOptions) -> DispatchTimeInterval {
+    private static func sweepInterval(_ options: TCPServerOptions) -> Duration {
         let shortest = min(options.idleTimeout, options.partialFrameTimeout, options.writeTimeout) / 4
-        let milliseconds = shortest.components.seconds * 1000 + shortest.components.attoseconds / 1_000_000_000_000_000
-        return .milliseconds(Int(min(1000, max(5, milliseconds))))
+        return min(.seconds(1), max(.milliseconds(5), shortest))
     }
 }

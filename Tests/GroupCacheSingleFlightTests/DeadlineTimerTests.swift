@@ -43,4 +43,26 @@ import Testing
         timers.cancel(tokens[0])
         #expect(timers.count == 0)
     }
+
+    @Test func aRepeatingActionRunsUntilCancelled() async {
+        let timers = DeadlineTimer()
+        let runs = Counter()
+        let thirdRun = Gate()
+        let start = ContinuousClock.now
+        let token = timers.schedule(every: .milliseconds(5)) {
+            runs.increment()
+            if runs.value == 3 { thirdRun.open() }
+        }
+        await thirdRun.wait()
+        #expect(ContinuousClock.now - start >= .milliseconds(15))
+        #expect(timers.count == 1)
+        timers.cancel(token)
+        let afterCancel = runs.value
+        // A one-shot action due later than the next repeat would have been: once it ran, the repeat is gone.
+        let later = Gate()
+        timers.schedule(at: .now + .milliseconds(20)) { later.open() }
+        await later.wait()
+        #expect(runs.value <= afterCancel + 1)
+        #expect(timers.count == 0)
+    }
 }
