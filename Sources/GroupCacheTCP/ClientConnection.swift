@@ -15,20 +15,18 @@ import Synchronization
 /// When the connection fails, every caller still waiting gets ``GroupCacheError/Code/peerUnavailable``.
 ///
 /// Concurrency: every method may be called from any task. State sits behind locks that are never held across
-/// a syscall another thread waits on: `reader` (the parser; only the reader thread takes it), `state` (the
-/// machine) and the writer's own.
+/// a syscall another thread waits on: `parser` (only the reader thread takes it), `state` (the machine) and
+/// the writer's own.
 final class ClientConnection: Sendable {
     /// The error a request gets when its connection was found closed before any byte of it was written, so it
     /// is safe to send again on another connection.
     struct ClosedBeforeWrite: Error {}
 
     /// Unsafe rather than checked (one allocation fewer per request): the machine hands each waiter out once.
-    private typealias Waiter = UnsafeContinuation<Frame, any Error>
+    private typealias Waiter = UnsafeContinuation<Reply, any Error>
 
-    private struct Reader {
-        var parser: FrameParser
-        var scratch = [UInt8](repeating: 0, count: 64 << 10)
-    }
+    /// The least room each read is given.
+    private static let readSize = 64 << 10
 
     private struct Locked {
         var machine = ClientConnectionState<Waiter>(now: .now)
@@ -41,7 +39,8 @@ final class ClientConnection: Sendable {
     let peerID: String
     private let socket: Socket
     private let writer: ConnectionWriter
-    private let reader: Mutex<Reader>
+    /// The replies read and not yet taken; only the reader thread uses it.
+    private let parser: Mutex<FrameParser>
     private let state = Mutex(Locked())
     private let onClose: @Sendable (ClientConnection) -> Void
     /// The limits the peer reads with, which this side checks before it sends.
@@ -55,7 +54,7 @@ final class ClientConnection: Sendable {
         self.writer = ConnectionWriter(socket: try socket.duplicate(), queue: queue)
         self.peerID = peerID
         self.onClose = onClose
-        self.reader = Mutex(Reader(parser: FrameParser(limits: limits)))
+        self.parser = Mutex(FrameParser(limits: limits))
         self.limits = limits
         writer.start({ [self] event in
             if case .failed(let error) = event { close(reason: "writing to the peer failed: \(error)") }
@@ -73,8 +72,8 @@ final class ClientConnection: Sendable {
     /// Whether the connection has failed or been closed.
     var isClosed: Bool { state.withLock { $0.machine.closeReason != nil } }
 
-    /// Sends a request whose frame `encode` appends for the given id, and returns the reply frame (its success
-    /// kind or ERROR).
+    /// Sends a request whose frame `encode` appends for the given id, and returns the reply (its success kind
+    /// or ERROR).
     ///
     /// - Throws: ``GroupCacheError`` `tooLarge` if the frame is over the limits the peer reads with: it is not
     ///   sent, since the peer would close the connection and fail every other request on it;
@@ -83,7 +82,7 @@ final class ClientConnection: Sendable {
     ///   `CancellationError`.
     func request(
         deadline: ContinuousClock.Instant, encode: (UInt32, inout [UInt8]) -> Void
-    ) async throws -> Frame {
+    ) async throws -> Reply {
         let slot = Mutex<UInt32?>(nil)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (waiter: Waiter) in
@@ -151,52 +150,60 @@ final class ClientConnection: Sendable {
         sideEnded()
     }
 
+    /// Reads what the socket has, straight into the parser's buffer, and hands out the complete replies. A
+    /// GET_REPLY is decoded there, so its value is copied once, into the caller's array.
     private func readable() {
         var failure: String?
-        let frames = reader.withLock { reader -> [Frame] in
-            readLoop: for _ in 0..<16 {
-                let result: ReadResult
+        let replies = parser.withLock { parser -> [(UInt32, Reply)] in
+            reading: for _ in 0..<16 {
+                var outcome = ReadResult.wouldBlock
+                var room = 0
                 do {
-                    result = try reader.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
-                        try socket.read(into: buffer)
+                    _ = try parser.receive(atLeast: Self.readSize) { buffer throws(SocketError) in
+                        room = buffer.count
+                        outcome = try socket.read(into: buffer)
+                        if case .bytes(let count) = outcome { return count }
+                        return 0
                     }
                 } catch {
                     failure = "\(error)"
                     break
                 }
-                switch result {
+                switch outcome {
                 case .bytes(let count):
-                    reader.scratch.withUnsafeBytes { reader.parser.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-                    if count < reader.scratch.count { break readLoop }
+                    if count < room { break reading }
                 case .wouldBlock:
-                    break readLoop
+                    break reading
                 case .endOfInput:
                     failure = "the peer closed the connection"
-                    break readLoop
+                    break reading
                 }
             }
-            var frames: [Frame] = []
+            var replies: [(UInt32, Reply)] = []
             do {
-                while let frame = try reader.parser.next() {
-                    if frame.id == 0 {
-                        let message = (try? ErrorResponse.decode(from: frame.payload))?.message ?? "no reason given"
+                while let (id, reply) = try parser.nextFrame({ header, payload in (header.id, Reply(header: header, payload: payload)) }) {
+                    guard id != 0 else {
+                        var message = "no reason given"
+                        if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
+                            message = error.message
+                        }
                         failure = "the peer closed the connection: \(message)"
                         break
                     }
-                    frames.append(frame)
+                    replies.append((id, reply))
                 }
             } catch {
                 failure = "the peer sent a bad frame: \(error)"
             }
-            return frames
+            return replies
         }
-        if !frames.isEmpty {
+        if !replies.isEmpty {
             // A reply nobody awaits any more (its caller left) is dropped.
-            let replies = state.withLock { state -> [(Waiter, Frame)] in
+            let waiting = state.withLock { state -> [(Waiter, Reply)] in
                 state.machine.received(now: .now)
-                return frames.compactMap { frame in state.machine.take(frame.id).map { ($0, frame) } }
+                return replies.compactMap { id, reply in state.machine.take(id).map { ($0, reply) } }
             }
-            for (waiter, frame) in replies { waiter.resume(returning: frame) }
+            for (waiter, reply) in waiting { waiter.resume(returning: reply) }
         }
         if let failure { close(reason: failure) }
     }

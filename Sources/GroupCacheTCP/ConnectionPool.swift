@@ -56,11 +56,11 @@ final class ConnectionPool: Sendable {
     /// The most connections that were open or being opened at once.
     var peakConnectionCount: Int { state.withLock { $0.peakConnections } }
 
-    /// Sends a request on a pooled connection and returns the reply frame; retries once on a new connection if
+    /// Sends a request on a pooled connection and returns the reply; retries once on a new connection if
     /// the one it picked was found closed before a byte was written.
     func request(
         deadline: ContinuousClock.Instant, encode: (UInt32, inout [UInt8]) -> Void
-    ) async throws -> Frame {
+    ) async throws -> Reply {
         for attempt in 0..<2 {
             let connection = try await connection(deadline: deadline)
             do {

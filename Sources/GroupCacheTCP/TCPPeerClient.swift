@@ -30,10 +30,11 @@ final class TCPPeerClient: PeerClient {
     /// GET with `flags`: ROUTE for ``TCPNodeClient``, none between peers.
     func get(group: String, key: CacheKey, flags: FrameFlags, deadline: ContinuousClock.Instant) async throws -> CacheValue {
         let reply = try await send(.get, GetRequest(group: Array(group.utf8), key: key.bytes), flags: flags, deadline: deadline)
-        do {
-            let response = try GetResponse.decode(from: reply.payload)
+        guard case .getReply(let decoded) = reply else { throw unexpected(reply, for: .get) }
+        switch decoded {
+        case .success(let response):
             return CacheValue(response.value, expiryNanoseconds: response.expire)
-        } catch {
+        case .failure(let error):
             throw GroupCacheError(.peerProtocol, "peer \(id) sent a GET_REPLY that does not decode: \(error)")
         }
     }
@@ -84,7 +85,8 @@ final class TCPPeerClient: PeerClient {
     /// Asks the peer for its stats.
     func stats(deadline: ContinuousClock.Instant) async throws -> StatsResponse {
         let reply = try await send(.stats, deadline: deadline) { id, buffer in Frame.encode(kind: .stats, id: id, to: &buffer) }
-        return try StatsResponse.decode(from: reply.payload)
+        guard case .frame(let frame) = reply else { throw unexpected(reply, for: .stats) }
+        return try StatsResponse.decode(from: frame.payload)
     }
 
     /// Sends a PING and waits for the PONG.
@@ -95,7 +97,7 @@ final class TCPPeerClient: PeerClient {
     /// Sends a `kind` request carrying `message` and returns its successful reply.
     private func send(
         _ kind: FrameKind, _ message: some WireMessage, flags: FrameFlags = [], deadline: ContinuousClock.Instant
-    ) async throws -> Frame {
+    ) async throws -> Reply {
         try await send(kind, deadline: deadline) { id, buffer in
             Frame.encode(kind: kind, flags: flags, id: id, message: message, to: &buffer)
         }
@@ -105,15 +107,16 @@ final class TCPPeerClient: PeerClient {
     /// ERROR becomes its ``GroupCacheError``, any other kind a protocol error.
     private func send(
         _ kind: FrameKind, deadline: ContinuousClock.Instant, encode: (UInt32, inout [UInt8]) -> Void
-    ) async throws -> Frame {
+    ) async throws -> Reply {
         let reply = try await pool.request(deadline: deadline, encode: encode)
         guard reply.kind == kind.reply else { throw failure(from: reply, for: kind) }
         return reply
     }
 
     /// The error for `reply` to a `kind` request that did not succeed: its ERROR decoded, or a protocol error.
-    private func failure(from reply: Frame, for kind: FrameKind) -> GroupCacheError {
-        reply.kind == .error ? error(from: reply) : unexpected(reply, for: kind)
+    private func failure(from reply: Reply, for kind: FrameKind) -> GroupCacheError {
+        guard case .frame(let frame) = reply, frame.kind == .error else { return unexpected(reply, for: kind) }
+        return error(from: frame)
     }
 
     private func error(from reply: Frame) -> GroupCacheError {
@@ -123,7 +126,7 @@ final class TCPPeerClient: PeerClient {
         return GroupCacheError(GroupCacheError.Code(response.code), "peer \(id): \(response.message)")
     }
 
-    private func unexpected(_ reply: Frame, for kind: FrameKind) -> GroupCacheError {
+    private func unexpected(_ reply: Reply, for kind: FrameKind) -> GroupCacheError {
         GroupCacheError(.peerProtocol, "peer \(id) answered \(kind) with \(reply.kind)")
     }
 }

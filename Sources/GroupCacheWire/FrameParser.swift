@@ -14,17 +14,20 @@
 /// error; it is returned like any other frame, so that the caller can answer it with ERROR UNSUPPORTED.
 ///
 /// Cost: a chunk handed over as an array while nothing is buffered is kept without copying; otherwise bytes are
-/// appended once. Each payload is copied once, into its frame. Consumed bytes are dropped by advancing a read
-/// index, and the buffer is compacted only when the consumed part is at least as large as the rest, so no byte is
-/// moved more than once on average.
+/// appended once, or read straight into the buffer with ``receive(atLeast:_:)``. ``next()`` copies a payload
+/// once, into its frame; ``nextFrame(_:)`` lends it in place. Consumed bytes are dropped by advancing a read
+/// index, and the buffer is compacted only when the consumed part is at least as large as the rest, or when
+/// room is needed, so no byte is moved more than once on average.
 ///
 /// Concurrency: a value type with no locking; one reader owns it.
 public struct FrameParser: Sendable {
     /// The limits each frame's header is checked against.
     public let limits: FrameLimits
 
+    /// Bytes `readIndex..<end` are received and not yet taken; those past `end` are room for more.
     private var buffer: [UInt8] = []
     private var readIndex = 0
+    private var end = 0
     private var failure: WireError?
 
     /// A fully consumed buffer larger than this is released rather than kept for reuse.
@@ -36,12 +39,12 @@ public struct FrameParser: Sendable {
     }
 
     /// The bytes received and not yet returned as frames: a partial frame, or frames ``next()`` has not taken.
-    public var bufferedByteCount: Int { buffer.count - readIndex }
+    public var bufferedByteCount: Int { end - readIndex }
 
     /// The size in bytes, header included, of the next frame in the buffer, once its length field is in; `nil`
     /// before. A server sizes its node-wide input budget with it before the frame's body arrives.
     public var nextFrameByteCount: Int? {
-        guard buffer.count - readIndex >= 4 else { return nil }
+        guard end - readIndex >= 4 else { return nil }
         return 4 + Int(readUInt32(at: readIndex))
     }
 
@@ -49,17 +52,17 @@ public struct FrameParser: Sendable {
     public var hasCompleteFrame: Bool {
         if failure != nil { return true }
         guard let length = nextFrameByteCount else { return false }
-        return length < FrameHeader.byteCount ? buffer.count - readIndex >= 4 : buffer.count - readIndex >= length
+        return length < FrameHeader.byteCount ? end - readIndex >= 4 : end - readIndex >= length
     }
 
     /// Adds bytes received from the stream. Keeps `chunk` itself, without copying, when nothing is buffered.
     public mutating func append(_ chunk: [UInt8]) {
-        if readIndex == buffer.count {
+        if readIndex == end {
             buffer = chunk
             readIndex = 0
+            end = chunk.count
         } else {
-            compactIfWorthwhile()
-            buffer.append(contentsOf: chunk)
+            chunk.withUnsafeBytes { append(contentsOf: $0) }
         }
     }
 
@@ -68,13 +71,43 @@ public struct FrameParser: Sendable {
     /// Concrete rather than generic: a generic parameter is not specialised across the module boundary, and
     /// every read then went through the standard library's generic sequence copy.
     public mutating func append(contentsOf bytes: UnsafeRawBufferPointer) {
-        if readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            readIndex = 0
+        guard !bytes.isEmpty else { return }
+        if buffer.count - end >= bytes.count {
+            // Room that ``receive(atLeast:_:)`` made, or that consumed frames left.
+            buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: end).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
         } else {
-            compactIfWorthwhile()
+            // Grown as Array grows, so that memory is touched only as bytes arrive.
+            if readIndex >= end - readIndex { compact() }
+            buffer.removeSubrange(end...)
+            buffer.append(contentsOf: bytes)
         }
-        buffer.append(contentsOf: bytes)
+        end += bytes.count
+    }
+
+    /// Lets `read` write received bytes straight into the buffer, with room for at least `minimum` bytes, or for
+    /// the rest of a partial frame whose header is checked if that is more, so that a large frame lands in one
+    /// place; returns what `read` returned, the number of bytes it wrote.
+    ///
+    /// The room for a partial frame is allocated (and zeroed) before its bytes arrive, as large as the header
+    /// claims within the limits: a reader that must hold memory to what actually arrived, such as a server
+    /// facing strangers, uses ``append(contentsOf:)`` instead.
+    public mutating func receive<E: Error>(
+        atLeast minimum: Int, _ read: (UnsafeMutableRawBufferPointer) throws(E) -> Int
+    ) throws(E) -> Int {
+        var room = minimum
+        if failure == nil, let frame = nextFrameByteCount, frame >= FrameHeader.byteCount,
+            bufferedByteCount >= FrameHeader.byteCount, (try? checkedHeader(at: readIndex, length: frame - 4)) != nil
+        {
+            room = max(room, frame - bufferedByteCount)
+        }
+        makeRoom(room)
+        let end = self.end
+        let count = try buffer.withUnsafeMutableBytes { buffer in
+            Result { () throws(E) in try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end...])) }
+        }.get()
+        precondition(count >= 0 && count <= buffer.count - end, "a read wrote \(count) bytes into \(buffer.count - end) of room")
+        self.end += count
+        return count
     }
 
     /// Adds bytes received from the stream, copying them.
@@ -82,15 +115,26 @@ public struct FrameParser: Sendable {
         append(Array(chunk))
     }
 
-    /// Returns the next complete frame, or `nil` if the buffered bytes do not yet hold one.
+    /// Returns the next complete frame, its payload copied out of the buffer, or `nil` if the buffered bytes do
+    /// not yet hold one.
     ///
     /// - Throws: ``WireError`` with ``WireError/Code/frameTooShort``, ``WireError/Code/frameTooLarge``,
     ///   ``WireError/Code/reservedFlags`` or ``WireError/Code/zeroID`` when the next frame's header breaks the
     ///   protocol, as soon as the header is complete (a length below 6 as soon as its 4 bytes are in); and again
     ///   on every later call.
     public mutating func next() throws(WireError) -> Frame? {
+        try nextFrame { header, payload in Frame(header: header, payload: payload.isEmpty ? [] : Array(payload)) }
+    }
+
+    /// Takes the next complete frame and returns what `body` makes of its header and its payload, lent in place
+    /// for the call; `nil` if the buffered bytes do not yet hold a frame.
+    ///
+    /// - Throws: the errors of ``next()``.
+    public mutating func nextFrame<Result>(
+        _ body: (FrameHeader, UnsafeRawBufferPointer) -> Result
+    ) throws(WireError) -> Result? {
         if let failure { throw failure }
-        let available = buffer.count - readIndex
+        let available = end - readIndex
         guard available >= 4 else { return nil }
         let length = Int(readUInt32(at: readIndex))
         let (header, payloadLength): (FrameHeader, Int)
@@ -111,14 +155,18 @@ public struct FrameParser: Sendable {
         guard available >= frameLength else { return nil }
 
         let payloadStart = readIndex + FrameHeader.byteCount
-        let payload = payloadLength == 0 ? [] : Array(buffer[payloadStart..<payloadStart + payloadLength])
-        readIndex += frameLength
-        if readIndex == buffer.count, buffer.capacity > Self.largeBuffer {
-            // Everything is consumed: let go of a large buffer rather than hold it while the peer is idle.
-            buffer = []
-            readIndex = 0
+        let result = buffer.withUnsafeBytes { buffer in
+            body(header, UnsafeRawBufferPointer(rebasing: buffer[payloadStart..<payloadStart + payloadLength]))
         }
-        return Frame(header: header, payload: payload)
+        readIndex += frameLength
+        if readIndex == end {
+            // Everything is consumed: start again at the front, and let go of a large buffer rather than hold
+            // it while the peer is idle.
+            readIndex = 0
+            end = 0
+            if buffer.capacity > Self.largeBuffer { buffer = [] }
+        }
+        return result
     }
 
     /// Checks the rest of the header at `offset`, whose `length` field is already read and checked; at least
@@ -152,11 +200,36 @@ public struct FrameParser: Sendable {
             | UInt32(buffer[offset + 3])
     }
 
-    /// Drops the consumed bytes when they are at least as many as the unconsumed ones, so each byte is moved at
-    /// most once on average and a long-lived partial frame is never shifted repeatedly.
-    private mutating func compactIfWorthwhile() {
-        guard readIndex > 0, readIndex >= buffer.count - readIndex else { return }
-        buffer.removeSubrange(0..<readIndex)
+    /// Makes room for `count` more bytes after `end`, for a read into place: drops the consumed bytes first when
+    /// they are at least as many as the unconsumed ones, or when that alone makes the room, so each byte is moved
+    /// at most once on average and a long-lived partial frame is never shifted repeatedly; otherwise grows the
+    /// buffer to exactly the room asked for.
+    private mutating func makeRoom(_ count: Int) {
+        let unconsumed = end - readIndex
+        if readIndex > 0, readIndex >= unconsumed || buffer.count - end < count && buffer.count - unconsumed >= count {
+            compact()
+        }
+        guard buffer.count - end < count else { return }
+        var grown = [UInt8](repeating: 0, count: unconsumed + count)
+        if unconsumed > 0 {
+            grown.withUnsafeMutableBytes { grown in
+                buffer.withUnsafeBytes { grown.baseAddress!.copyMemory(from: $0.baseAddress! + readIndex, byteCount: unconsumed) }
+            }
+        }
+        buffer = grown
         readIndex = 0
+        end = unconsumed
+    }
+
+    /// Moves the unconsumed bytes to the front.
+    private mutating func compact() {
+        let unconsumed = end - readIndex
+        if unconsumed > 0 {
+            buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress!.copyMemory(from: raw.baseAddress! + readIndex, byteCount: unconsumed)
+            }
+        }
+        readIndex = 0
+        end = unconsumed
     }
 }

@@ -56,9 +56,9 @@ extension GetRequest: WireMessage {
     }
 }
 
-extension GetResponse: WireMessage {
+extension GetResponse {
     /// Appends the protobuf encoding (fields 1 value, 3 expire; both always written) to `buffer`.
-    public func encode(to buffer: inout [UInt8]) {
+    func encodeWithProtobufC(to buffer: inout [UInt8]) {
         withBinaryData(value) { value in
             var message = CGetResponse()
             swiftgroupcache__wire__get_response__init(&message)
@@ -73,10 +73,19 @@ extension GetResponse: WireMessage {
         }
     }
 
-    /// Returns the reply that `bytes` encode; an absent value reads as empty, an absent expiry as 0.
+    /// Returns the reply that `bytes` encode, as protobuf-c reads it: what ``decode(from:)``, which reads in
+    /// place, is checked against (tests and the `get-reply` fuzz target).
     ///
     /// - Throws: ``WireError/Code/malformedPayload`` for an invalid encoding.
-    public static func decode(from bytes: UnsafeRawBufferPointer) throws(WireError) -> GetResponse {
+    static func decodeWithProtobufC(from bytes: [UInt8]) throws(WireError) -> GetResponse {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(WireError) -> GetResponse in try decodeWithProtobufC(from: raw) }
+        }
+        return try result.get()
+    }
+
+    /// protobuf-c's reading of `bytes`, as above.
+    static func decodeWithProtobufC(from bytes: UnsafeRawBufferPointer) throws(WireError) -> GetResponse {
         try withUnpacked(
             bytes, "GetResponse",
             unpack: swiftgroupcache__wire__get_response__unpack,

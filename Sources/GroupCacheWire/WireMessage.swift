@@ -2,7 +2,9 @@
 ///
 /// Conformances live in `ProtobufCodec.swift`, the one file that calls protobuf-c. Decoding copies each bytes
 /// field once, from protobuf-c's unpacked struct into a Swift array, and spends at most 2 × payload + 2 MiB of
-/// memory on the way; a payload that needs more is refused as ``WireError/Code/malformedPayload``.
+/// memory on the way; a payload that needs more is refused as ``WireError/Code/malformedPayload``. The one
+/// exception is ``GetResponse``, which a client decodes on every fetch: it is read in place
+/// (`GetResponseReader.swift`), its value copied once and nothing else held.
 public protocol WireMessage: Hashable, Sendable {
     /// Appends the message's protobuf encoding to `buffer`.
     func encode(to buffer: inout [UInt8])

@@ -39,8 +39,9 @@ import Testing
         return bytes
     }
 
-    /// Feeds `bytes` to a new parser in chunks of the sizes `nextSize` gives, alternating the two ways of
-    /// appending, and returns every frame it yields; expects nothing left over.
+    /// Feeds `bytes` to a new parser in chunks of the sizes `nextSize` gives, taking turns with the three ways
+    /// of adding bytes and the two of taking frames, and returns every frame it yields; expects nothing left
+    /// over.
     static func parse(_ bytes: [UInt8], chunks nextSize: () -> Int) throws -> [Frame] {
         var parser = FrameParser()
         var got: [Frame] = []
@@ -49,12 +50,21 @@ import Testing
         while offset < bytes.count {
             let size = min(nextSize(), bytes.count - offset)
             let chunk = bytes[offset..<offset + size]
-            if chunkIndex.isMultiple(of: 2) {
-                parser.append(Array(chunk))
-            } else {
-                parser.append(contentsOf: chunk)
+            switch chunkIndex % 3 {
+            case 0: parser.append(Array(chunk))
+            case 1: parser.append(contentsOf: chunk)
+            default:
+                let wrote = parser.receive(atLeast: size) { room in
+                    room.copyBytes(from: chunk)
+                    return size
+                }
+                #expect(wrote == size)
             }
-            while let frame = try parser.next() { got.append(frame) }
+            if chunkIndex.isMultiple(of: 2) {
+                while let frame = try parser.next() { got.append(frame) }
+            } else {
+                while let frame = try parser.nextFrame({ Frame(header: $0, payload: Array($1)) }) { got.append(frame) }
+            }
             offset += size
             chunkIndex += 1
         }
@@ -208,5 +218,49 @@ import Testing
             offset = end
         }
         #expect(count == 200_000)
+    }
+
+    @Test func aLargeFrameIsReadIntoOneRoomOnceItsHeaderIsIn() throws {
+        var limits = FrameLimits()
+        limits.maxValueBytes = 1 << 20
+        var parser = FrameParser(limits: limits)
+        let value = repeated([1, 2, 3], toCount: 300_000)
+        var bytes: [UInt8] = []
+        Frame(kind: .getReply, id: 7, payload: GetResponse(value: value, expire: 9).encoded()).encode(to: &bytes)
+        var rooms: [Int] = []
+        var offset = 0
+        while offset < bytes.count {
+            offset += parser.receive(atLeast: 4096) { room in
+                rooms.append(room.count)
+                let count = min(4096, room.count, bytes.count - offset)
+                room.copyBytes(from: bytes[offset..<offset + count])
+                return count
+            }
+        }
+        // The first read brought the header; from then on the room covered the rest of the frame.
+        #expect(rooms.count > 2)
+        #expect(rooms.dropFirst().allSatisfy { $0 >= 4096 })
+        #expect(rooms[1] >= bytes.count - 4096)
+        let decoded = try parser.nextFrame { header, payload in (header.id, try? GetResponse.decode(from: payload)) }
+        #expect(decoded?.0 == 7)
+        #expect(decoded?.1 == GetResponse(value: value, expire: 9))
+        #expect(parser.bufferedByteCount == 0)
+    }
+
+    @Test func aFrameOverItsLimitGetsNoRoomReservedAndFails() throws {
+        var parser = FrameParser()
+        // A GET claiming 1 GiB: refused from its header, and no room is made for it.
+        let header = hexBytes("40 00 00 06 01 00 00 00 00 01")
+        _ = parser.receive(atLeast: 16) { room in
+            room.copyBytes(from: header)
+            return header.count
+        }
+        var largest = 0
+        _ = parser.receive(atLeast: 16) { room in
+            largest = room.count
+            return 0
+        }
+        #expect(largest < 1 << 20)
+        #expect(throws: WireError.self) { try parser.next() }
     }
 }

@@ -17,7 +17,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [("frame-parser", WireFuzzing.frameParser), ("decoders", WireFuzzing.decoders)] as [(String, @Sendable ([UInt8]) -> [String])])
+    @Test(arguments: [("frame-parser", WireFuzzing.frameParser), ("decoders", WireFuzzing.decoders), ("get-reply", WireFuzzing.getReply)] as [(String, @Sendable ([UInt8]) -> [String])])
     func theCorpusPassesItsTarget(target: String, body: @Sendable ([UInt8]) -> [String]) throws {
         let inputs = try Self.inputs(target)
         #expect(inputs.count >= 5, "\(target): the corpus has \(inputs.count) inputs")

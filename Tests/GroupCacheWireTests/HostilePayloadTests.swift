@@ -30,11 +30,13 @@ import Testing
         getRequest(
             "100,000 tiny unknown fields",
             hexBytes("0a 01 67 12 01 6b") + repeated([0x78, 0x00], toCount: 200_000)),
+        // GetResponse is decoded in place (see inPlaceGetResponsesRefuseTheSame); these check protobuf-c's reading,
+        // which the fuzz target compares it with.
         Hostile(name: "GetResponse with a group for the value", bytes: hexBytes("0b 0c 18 00")) { bytes throws(WireError) in
-            _ = try GetResponse.decode(from: bytes)
+            _ = try GetResponse.decodeWithProtobufC(from: bytes)
         },
         Hostile(name: "GetResponse with expire as bytes", bytes: hexBytes("0a 00 1a 01 00")) { bytes throws(WireError) in
-            _ = try GetResponse.decode(from: bytes)
+            _ = try GetResponse.decodeWithProtobufC(from: bytes)
         },
         Hostile(name: "SetRequest with a truncated value", bytes: hexBytes("0a 00 12 00 1a 10 61")) {
             bytes throws(WireError) in _ = try SetRequest.decode(from: bytes)
@@ -56,6 +58,14 @@ import Testing
         #expect(memory.cap == 2 * payload.bytes.count + 2 << 20)
         #expect(memory.peak <= memory.cap, "\(payload.name): held \(memory.peak) bytes; cap \(memory.cap)")
         #expect(memory.held == 0, "\(payload.name): \(memory.held) bytes still held after the decode")
+    }
+
+    @Test(arguments: ["0b 0c 18 00", "0a 00 1a 01 00", "0a 05 61", "18 ff ff ff ff ff ff ff ff ff ff 01", "0f"])
+    func inPlaceGetResponsesRefuseTheSame(hex: String) {
+        let bytes = hexBytes(hex)
+        let error = #expect(throws: WireError.self, "\(hex)") { try GetResponse.decode(from: bytes) }
+        #expect(error?.code == .malformedPayload)
+        #expect(throws: WireError.self, "protobuf-c accepts \(hex)") { try GetResponse.decodeWithProtobufC(from: bytes) }
     }
 
     @Test func goodDecodesGiveBackEveryByte() throws {

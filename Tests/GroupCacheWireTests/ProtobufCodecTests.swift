@@ -1,4 +1,4 @@
-import GroupCacheWire
+@testable import GroupCacheWire
 import TestSupport
 import Testing
 
@@ -151,6 +151,12 @@ import Testing
 
     // MARK: The decode budget
 
+    @Test func aGetResponseReadInPlaceSkipsUnknownFieldsWithoutTheBudget() throws {
+        // The in-place reader holds nothing for a skipped field, so it needs no budget: the value is all it keeps.
+        let payload = hexBytes("0a 03 61 62 63") + repeated([0x78, 0x00], toCount: 1 << 20) + hexBytes("18 07")
+        #expect(try GetResponse.decode(from: payload) == GetResponse(value: Array("abc".utf8), expire: 7))
+    }
+
     @Test func manyTinyUnknownFieldsAreRefusedByTheBudget() {
         // `78 00` is field 15, varint 0: two bytes that cost protobuf-c some 60 bytes to decode.
         // Payloads as large as their frame limit allows, with values capped at 4 MiB (the default 64 MiB costs
@@ -158,7 +164,7 @@ import Testing
         let limits = FrameLimits(maxValueBytes: 4 << 20)
         let cases: [(name: String, prefix: [UInt8], limit: Int, decode: ([UInt8]) throws(WireError) -> Void)] = [
             ("GetResponse", [], limits.maxPayloadBytes(for: .getReply), { bytes throws(WireError) in
-                _ = try GetResponse.decode(from: bytes)
+                _ = try GetResponse.decodeWithProtobufC(from: bytes)
             }),
             ("SetRequest", hexBytes("0a 00 12 00"), limits.maxPayloadBytes(for: .set), { bytes throws(WireError) in
                 _ = try SetRequest.decode(from: bytes)

@@ -56,8 +56,9 @@ enum Bench {
         try await section("mixed") { try await OurSections.mixed(settings, report) }
         try await section("memory") { try await OurSections.memory(settings, report) }
         try await section("fairness") { try await OurSections.fairness(settings, report) }
+        try await section("connections") { try await OurSections.connections(settings, report) }
 
-        report.targets = Targets.check(report, herdLoads: herdLoads)
+        report.targets = Targets.check(report, herdLoads: herdLoads, placement: settings.placement)
         report.note(plotLatencies(report, to: settings.output))
         try report.writeJSON(to: settings.output.appendingPathComponent("results.json"), settings: settings)
         report.printSummary()

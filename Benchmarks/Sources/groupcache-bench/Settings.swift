@@ -10,6 +10,7 @@ struct Settings {
     var output = URL(fileURLWithPath: "bench-results")
     var nodeBinary = ""
     var goBench = ""
+    var goPeer = ""
     var only: Set<String> = Settings.sections
     var sizes = [64, 4096, 262_144]
     var callers = [16, 64]
@@ -18,7 +19,7 @@ struct Settings {
     var placement = Placement.cross
 
     static let sections: Set<String> = [
-        "floor", "local", "peer", "miss", "herd", "mixed", "memory", "fairness", "memcached", "redis", "go",
+        "floor", "local", "peer", "miss", "herd", "mixed", "memory", "fairness", "connections", "memcached", "redis", "go",
     ]
 
     var logs: URL { output.appendingPathComponent("logs") }
@@ -35,6 +36,7 @@ struct Settings {
           --only LIST          comma-separated sections: \(Settings.sections.sorted().joined(separator: ","))
           --node PATH          the groupcache-node executable (release build)
           --go-bench PATH      tools/go-bench/go-bench (skipped, with a note, when absent)
+          --go-peer PATH       tools/go-peer/go-peer, for the separate-connections section (skipped when absent)
           --placement P        cross (default): this client on CPU 0, every server on the others; same: all on
                                CPU 0; free: wherever the scheduler puts them (bimodal on a VM, see Placement.swift)
 
@@ -58,6 +60,7 @@ struct Settings {
             case "--output": settings.output = URL(fileURLWithPath: try value(flag))
             case "--node": settings.nodeBinary = try value(flag)
             case "--go-bench": settings.goBench = try value(flag)
+            case "--go-peer": settings.goPeer = try value(flag)
             case "--placement":
                 let name = try value(flag)
                 guard let placement = Placement(rawValue: name) else { throw UsageError(message: "--placement must be cross, same or free") }

@@ -1,4 +1,4 @@
-// The bodies of the two fuzz targets. tools/fuzz compiles this file into one module with GroupCacheWire's sources
+// The bodies of the three fuzz targets. tools/fuzz compiles this file into one module with GroupCacheWire's sources
 // (-D FUZZING) and Fuzz/FuzzMain.swift; the normal test run replays the committed corpora through the same
 // functions (FuzzCorpusTests). Each returns the invariants the input broke; an empty list is a pass.
 #if !FUZZING
@@ -23,10 +23,21 @@ enum WireFuzzing {
             random ^= random >> 7
             random ^= random << 17
             let size = min(bytes.count - fed, 1 + Int(random % 97))
-            parser.append(contentsOf: bytes[fed..<fed + size])
+            if random & 0x100 == 0 {
+                parser.append(contentsOf: bytes[fed..<fed + size])
+            } else {
+                // Straight into the buffer, as a client reads.
+                let chunk = bytes[fed..<fed + size]
+                let wrote = parser.receive(atLeast: size) { room in
+                    if room.count < size { return 0 }
+                    room.copyBytes(from: chunk)
+                    return size
+                }
+                if wrote != size { problems.append("receive gave \(wrote) bytes of room for \(size)") }
+            }
             fed += size
             do {
-                while let frame = try parser.next() {
+                while let frame = try (random & 0x200 == 0 ? parser.next() : parser.nextFrame { Frame(header: $0, payload: Array($1)) }) {
                     if frame.payload.count > limits.maxPayloadBytes(for: frame.kind) {
                         problems.append("a \(frame.kind) frame of \(frame.payload.count) bytes passed its limit")
                     }
@@ -77,5 +88,25 @@ enum WireFuzzing {
         check(ErrorResponse.self)
         check(StatsResponse.self)
         return problems
+    }
+
+    /// Decodes `bytes` as a GetResponse twice: in place (``GetResponseReader``, what a client uses) and through
+    /// protobuf-c. Checks: both accept or both refuse, and what they accept is the same value and expiry.
+    static func getReply(_ bytes: [UInt8]) -> [String] {
+        let ours = bytes.withUnsafeBytes { raw in Result { () throws(WireError) in try GetResponse.decode(from: raw) } }
+        let theirs = bytes.withUnsafeBytes { raw in
+            Result { () throws(WireError) in try GetResponse.decodeWithProtobufC(from: raw) }
+        }
+        switch (ours, theirs) {
+        case (.success(let ours), .success(let theirs)):
+            return ours == theirs ? [] : ["in place: \(ours.value.count) bytes, expire \(ours.expire); protobuf-c: "
+                + "\(theirs.value.count) bytes, expire \(theirs.expire)"]
+        case (.failure, .failure):
+            return []
+        case (.success, .failure(let error)):
+            return ["read in place, but protobuf-c refused it: \(error)"]
+        case (.failure(let error), .success):
+            return ["protobuf-c read it, but in place it was refused: \(error)"]
+        }
     }
 }
