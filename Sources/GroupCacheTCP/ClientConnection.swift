@@ -151,10 +151,12 @@ final class ClientConnection: Sendable {
     }
 
     /// Reads what the socket has, straight into the parser's buffer, and hands out the complete replies. A
-    /// GET_REPLY is decoded there, so its value is copied once, into the caller's array.
+    /// GET_REPLY is decoded there, so its value is copied once, into the caller's array. Frames are taken after
+    /// every read, so that the buffer holds at most one partial frame when the next read lands.
     private func readable() {
         var failure: String?
         let replies = parser.withLock { parser -> [(UInt32, Reply)] in
+            var replies: [(UInt32, Reply)] = []
             reading: for _ in 0..<16 {
                 var outcome = ReadResult.wouldBlock
                 var room = 0
@@ -165,8 +167,22 @@ final class ClientConnection: Sendable {
                         if case .bytes(let count) = outcome { return count }
                         return 0
                     }
-                } catch {
+                    while let (id, reply) = try parser.nextFrame({ header, payload in (header.id, Reply(header: header, payload: payload)) }) {
+                        guard id != 0 else {
+                            var message = "no reason given"
+                            if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
+                                message = error.message
+                            }
+                            failure = "the peer closed the connection: \(message)"
+                            break reading
+                        }
+                        replies.append((id, reply))
+                    }
+                } catch let error as SocketError {
                     failure = "\(error)"
+                    break
+                } catch {
+                    failure = "the peer sent a bad frame: \(error)"
                     break
                 }
                 switch outcome {
@@ -178,22 +194,6 @@ final class ClientConnection: Sendable {
                     failure = "the peer closed the connection"
                     break reading
                 }
-            }
-            var replies: [(UInt32, Reply)] = []
-            do {
-                while let (id, reply) = try parser.nextFrame({ header, payload in (header.id, Reply(header: header, payload: payload)) }) {
-                    guard id != 0 else {
-                        var message = "no reason given"
-                        if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
-                            message = error.message
-                        }
-                        failure = "the peer closed the connection: \(message)"
-                        break
-                    }
-                    replies.append((id, reply))
-                }
-            } catch {
-                failure = "the peer sent a bad frame: \(error)"
             }
             return replies
         }

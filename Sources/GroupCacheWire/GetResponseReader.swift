@@ -84,6 +84,6 @@ extension GetResponse: WireMessage {
     public static func decode(from bytes: UnsafeRawBufferPointer) throws(WireError) -> GetResponse {
         var reader = GetResponseReader(bytes)
         let (value, expire) = try reader.read()
-        return GetResponse(value: value.map { Array(bytes[$0]) } ?? [], expire: expire)
+        return GetResponse(value: value.map { Array(UnsafeRawBufferPointer(rebasing: bytes[$0])) } ?? [], expire: expire)
     }
 }
