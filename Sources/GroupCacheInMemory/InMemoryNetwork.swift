@@ -1,4 +1,4 @@
-public import GroupCache
+@_spi(Transport) public import GroupCache
 import Synchronization
 
 /// A network of nodes in one process: each node's peer clients call the other nodes' groups directly.
@@ -61,7 +61,8 @@ struct InMemoryPeerClient: PeerClient {
     func get(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws -> CacheValue {
         let group = try reach(group)
         do {
-            return try await group.serveGet(key, deadline: deadline)
+            if let value = group.serveCachedGet(key) { return value }
+            return try await group.serveLoad(key, deadline: deadline)
         } catch let error as GroupCacheError {
             throw error
         } catch is CancellationError {
@@ -77,11 +78,11 @@ struct InMemoryPeerClient: PeerClient {
     }
 
     func remove(group: String, key: CacheKey, deadline: ContinuousClock.Instant) async throws {
-        try reach(group).serveRemove(key)
+        try reach(group).serveRemove([key])
     }
 
     func removeKeys(group: String, keys: [CacheKey], deadline: ContinuousClock.Instant) async throws {
-        try reach(group).serveRemoveKeys(keys)
+        try reach(group).serveRemove(keys)
     }
 
     /// The group `name` at this client's peer, through the network while it exists.

@@ -1,4 +1,4 @@
-import GroupCache
+@_spi(Transport) import GroupCache
 import GroupCacheWire
 
 /// Answers peers' requests with a node's groups: decodes a request frame, runs it, and encodes the reply frame.
@@ -57,12 +57,12 @@ struct RequestHandler: Sendable {
             case .remove:
                 guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
                 let request = try RemoveRequest.decode(from: frame.payload)
-                try group(request.group).serveRemove(CacheKey(bytes: request.key))
+                try group(request.group).serveRemove([CacheKey(bytes: request.key)])
                 Frame.encode(kind: .removeReply, id: id, to: &buffer)
             case .removeKeys:
                 guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
                 let request = try RemoveKeysRequest.decode(from: frame.payload, limits: limits)
-                try group(request.group).serveRemoveKeys(request.keys.map { CacheKey(bytes: $0) })
+                try group(request.group).serveRemove(request.keys.map { CacheKey(bytes: $0) })
                 Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
             default:
                 appendError(.unsupported, "this node does not implement \(frame.kind)", id: id, to: &buffer)

@@ -1,4 +1,4 @@
-import GroupCache
+@_spi(Transport) import GroupCache
 @testable import GroupCacheTCP
 import GroupCacheWire
 import Synchronization

@@ -1,5 +1,5 @@
 import Foundation
-@testable import GroupCache
+@_spi(Transport) @testable import GroupCache
 import Synchronization
 import TestSupport
 import Testing
@@ -211,7 +211,8 @@ final class Source: Sendable {
             return CacheValue("")
         }
         _ = try await group.get("a")
-        _ = try await group.serveGet("b", deadline: .now + .seconds(1))
+        #expect(group.serveCachedGet("b") == nil)
+        _ = try await group.serveLoad("b", deadline: .now + .seconds(1))
         #expect(seen.withLock { $0 } == ["users false", "users true"])
         #expect(group.stats.serverRequests == 1)
     }
