@@ -35,20 +35,20 @@ final class ConnectionQueue: @unchecked Sendable {
 /// from any thread. The connection's state sits behind one lock, never held across a call out of this file
 /// (the writer's and the input budget's locks, leaves, may be taken under it).
 final class ServerConnection: Sendable {
-    private let socket: Socket
-    private let writer: ConnectionWriter
-    private let lane: ConnectionQueue
-    private let handler: RequestHandler
-    private let options: TCPServerOptions
-    private let counters: ServerCounters
-    private let budget: InputBudget
+    let socket: Socket
+    let writer: ConnectionWriter
+    let lane: ConnectionQueue
+    let handler: RequestHandler
+    let options: TCPServerOptions
+    let counters: ServerCounters
+    let budget: InputBudget
     private let onClose: @Sendable (ServerConnection) -> Void
-    private let state: Mutex<Locked>
+    let state: Mutex<Locked>
 
     /// Replies answered at once are written in batches of about this size.
-    private static let batchBytes = 64 << 10
+    static let batchBytes = 64 << 10
 
-    private struct Locked {
+    struct Locked {
         var machine: ServerConnectionState
         var readSource: SourceSwitch?
         var isClosed = false
@@ -133,141 +133,6 @@ final class ServerConnection: Sendable {
             guard open else { return }
         }
         turn()
-    }
-
-    /// Queues a turn unless one is queued already.
-    private func scheduleTurn() {
-        let schedule = state.withLock { state -> Bool in
-            guard !state.isClosed, !state.turnScheduled else { return false }
-            state.turnScheduled = true
-            return true
-        }
-        guard schedule else { return }
-        lane.queue.async { [self] in
-            state.withLock { $0.turnScheduled = false }
-            turn()
-        }
-    }
-
-    /// Starts up to `maxRequestsPerTurn` buffered requests, answering at once what needs no waiting and writing
-    /// those answers in batches, then settles. Runs on the queue.
-    private func turn() {
-        var batch: [UInt8] = []
-        var failed = false
-        var started = 0
-        loop: while started < options.maxRequestsPerTurn {
-            // Replies answered at once count against the output cap as soon as they are made.
-            let unwritten = writer.unwrittenBytes + batch.count
-            let step = state.withLock { $0.machine.nextRequest(unwrittenBytes: unwritten) }
-            switch step {
-            case .start(let frame):
-                started += 1
-                switch handler.answerAtOnce(frame, into: &batch) {
-                case .answered:
-                    if finished() { failed = true }
-                case .answeredThenClose:
-                    counters.count(.protocolViolation)
-                    failed = true
-                    break loop
-                case .needsWaiting(let waiting):
-                    let handler = self.handler
-                    Task { [self] in
-                        let (reply, close) = await handler.answer(waiting, id: frame.id)
-                        writer.send(reply)
-                        if close { counters.count(.protocolViolation) }
-                        if close || finished() { closeAfterFlushing() }
-                    }
-                }
-            case .blocked:
-                if unwritten >= options.maxOutputBytesPerConnection { counters.outputPauses.add(1, ordering: .relaxed) }
-                break loop
-            case .awaitBytes:
-                break loop
-            case .fail(let code, let message, let id):
-                counters.count(code == .tooLarge ? .tooLarge : .protocolViolation)
-                Frame.encode(kind: .error, id: id, message: ErrorResponse(code: code, message: message), to: &batch)
-                failed = true
-                break loop
-            }
-            if batch.count >= Self.batchBytes {
-                writer.send(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
-        }
-        if !batch.isEmpty { writer.send(batch) }
-        if failed {
-            closeAfterFlushing()
-            return
-        }
-        settle(madeProgress: started > 0)
-    }
-
-    /// After a turn: holds the partial frame's share of the input budget, starts or stops the read source as the
-    /// state machine says, runs the partial-frame clock, and queues another turn if frames are left.
-    private func settle(madeProgress: Bool) {
-        enum Outcome { case none, turnAgain, tooLarge(Int) }
-        var toWake: [@Sendable () -> Void] = []
-        let outcome = state.withLock { state -> Outcome in
-            guard !state.isClosed, state.machine.phase == .reading else { return .none }
-            let unwritten = writer.unwrittenBytes
-            if state.machine.canStart(unwrittenBytes: unwritten) {
-                let needed = state.machine.partialFrameBytes
-                if needed > budget.capacity { return .tooLarge(needed) }
-                if needed < state.inputReserved {
-                    toWake = budget.release(state.inputReserved - needed, for: ObjectIdentifier(self))
-                    state.inputReserved = needed
-                    state.machine.awaitingInputBudget = false
-                } else if needed > state.inputReserved {
-                    let reserved = budget.reserve(needed - state.inputReserved, for: ObjectIdentifier(self)) {
-                        [weak self] in self?.scheduleTurn()
-                    }
-                    if reserved {
-                        state.inputReserved = needed
-                    } else if !state.machine.awaitingInputBudget {
-                        counters.inputPauses.add(1, ordering: .relaxed)
-                    }
-                    state.machine.awaitingInputBudget = !reserved
-                }
-            }
-            let reading = state.machine.wantsToRead(unwrittenBytes: unwritten)
-            setReading(reading, &state)
-            if !reading || !state.machine.hasPartialFrame {
-                state.partialProgress = nil
-            } else if state.partialProgress == nil || madeProgress {
-                state.partialProgress = (.now, 0)
-            }
-            return state.machine.needsTurn(unwrittenBytes: unwritten) ? .turnAgain : .none
-        }
-        for wake in toWake { wake() }
-        switch outcome {
-        case .none:
-            break
-        case .turnAgain:
-            scheduleTurn()
-        case .tooLarge(let size):
-            counters.count(.tooLarge)
-            let message = "a \(size)-byte frame is larger than the node's whole input budget of \(budget.capacity) bytes"
-            var error: [UInt8] = []
-            Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .tooLarge, message: message), to: &error)
-            writer.send(error)
-            closeAfterFlushing()
-        }
-    }
-
-    /// Resumes or suspends the read source. Under the state lock, so a late pause never wins over a resume.
-    private func setReading(_ reading: Bool, _ state: inout Locked) {
-        if reading { state.readSource?.start() } else { state.readSource?.pause() }
-    }
-
-    /// Records a finished request; returns whether the connection should now close (a drained shutdown).
-    private func finished() -> Bool {
-        switch state.withLock({ $0.machine.requestFinished() }) {
-        case .none: return false
-        case .close: return true
-        case .takeTurn:
-            scheduleTurn()
-            return false
-        }
     }
 
     // MARK: Closing
