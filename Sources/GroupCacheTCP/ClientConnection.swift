@@ -150,62 +150,63 @@ final class ClientConnection: Sendable {
         sideEnded()
     }
 
-    /// Reads what the socket has, straight into the parser's buffer, and hands out the complete replies. A
-    /// GET_REPLY is decoded there, so its value is copied once, into the caller's array. Frames are taken after
-    /// every read, so that the buffer holds at most one partial frame when the next read lands.
+    /// Reads what the socket has, straight into the parser's buffer, and hands out the complete replies after
+    /// each read, so that a caller waits for its own reply, not for a batch of reads. A GET_REPLY is decoded in
+    /// the buffer, so its value is copied once, into the caller's array; frames are taken after every read, so
+    /// the buffer holds at most one partial frame when the next read lands.
     private func readable() {
-        var failure: String?
-        let replies = parser.withLock { parser -> [(UInt32, Reply)] in
+        for _ in 0..<16 {
+            let (replies, failure, more) = readOnce()
+            if !replies.isEmpty {
+                // A reply nobody awaits any more (its caller left) is dropped.
+                let waiting = state.withLock { state -> [(Waiter, Reply)] in
+                    state.machine.received(now: .now)
+                    return replies.compactMap { id, reply in state.machine.take(id).map { ($0, reply) } }
+                }
+                for (waiter, reply) in waiting { waiter.resume(returning: reply) }
+            }
+            if let failure {
+                close(reason: failure)
+                return
+            }
+            guard more else { return }
+        }
+    }
+
+    /// One read and the replies it completed; `more` when the read filled its room, so that more may be waiting.
+    private func readOnce() -> (replies: [(UInt32, Reply)], failure: String?, more: Bool) {
+        parser.withLock { parser in
             var replies: [(UInt32, Reply)] = []
-            reading: for _ in 0..<16 {
-                var outcome = ReadResult.wouldBlock
-                var room = 0
-                do {
-                    _ = try parser.receive(atLeast: Self.readSize) { buffer throws(SocketError) in
-                        room = buffer.count
-                        outcome = try socket.read(into: buffer)
-                        if case .bytes(let count) = outcome { return count }
-                        return 0
-                    }
-                    while let (id, reply) = try parser.nextFrame({ header, payload in (header.id, Reply(header: header, payload: payload)) }) {
-                        guard id != 0 else {
-                            var message = "no reason given"
-                            if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
-                                message = error.message
-                            }
-                            failure = "the peer closed the connection: \(message)"
-                            break reading
+            var outcome = ReadResult.wouldBlock
+            var room = 0
+            do {
+                _ = try parser.receive(atLeast: Self.readSize) { buffer throws(SocketError) in
+                    room = buffer.count
+                    outcome = try socket.read(into: buffer)
+                    if case .bytes(let count) = outcome { return count }
+                    return 0
+                }
+                while let (id, reply) = try parser.nextFrame({ header, payload in (header.id, Reply(header: header, payload: payload)) }) {
+                    guard id != 0 else {
+                        var message = "no reason given"
+                        if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
+                            message = error.message
                         }
-                        replies.append((id, reply))
+                        return (replies, "the peer closed the connection: \(message)", false)
                     }
-                } catch let error as SocketError {
-                    failure = "\(error)"
-                    break
-                } catch {
-                    failure = "the peer sent a bad frame: \(error)"
-                    break
+                    replies.append((id, reply))
                 }
-                switch outcome {
-                case .bytes(let count):
-                    if count < room { break reading }
-                case .wouldBlock:
-                    break reading
-                case .endOfInput:
-                    failure = "the peer closed the connection"
-                    break reading
-                }
+            } catch let error as SocketError {
+                return (replies, "\(error)", false)
+            } catch {
+                return (replies, "the peer sent a bad frame: \(error)", false)
             }
-            return replies
-        }
-        if !replies.isEmpty {
-            // A reply nobody awaits any more (its caller left) is dropped.
-            let waiting = state.withLock { state -> [(Waiter, Reply)] in
-                state.machine.received(now: .now)
-                return replies.compactMap { id, reply in state.machine.take(id).map { ($0, reply) } }
+            switch outcome {
+            case .bytes(let count): return (replies, nil, count == room)
+            case .wouldBlock: return (replies, nil, false)
+            case .endOfInput: return (replies, "the peer closed the connection", false)
             }
-            for (waiter, reply) in waiting { waiter.resume(returning: reply) }
         }
-        if let failure { close(reason: failure) }
     }
 
     // MARK: Deadlines

@@ -142,6 +142,7 @@ final class Report {
             machine: machine,
             settings: [
                 "smoke": "\(settings.smoke)", "seconds": "\(settings.seconds)", "requests": "\(settings.requests)",
+                "placement": settings.placement.rawValue,
                 "sizes": settings.sizes.map(String.init).joined(separator: ","),
                 "callers": settings.callers.map(String.init).joined(separator: ","),
             ],

@@ -28,6 +28,7 @@ struct Settings {
         groupcache-bench: swift-groupcache against the loopback floor, memcached, Redis and Go groupcache, in one run.
 
         Usage: groupcache-bench --node PATH --go-bench PATH [options]   (tools/bench builds both and passes them)
+               groupcache-bench --median DIR...   the median of several runs' results.json, and the targets on it
 
           --smoke              a short run that checks everything works (and that each herd loads once): CI
           --seconds S          length of each concurrent measurement (default 3)
