@@ -3,9 +3,9 @@ import GroupCacheWire
 
 /// Answers peers' requests with a node's groups: decodes a request frame, runs it, and encodes the reply frame.
 ///
-/// Work that needs no waiting (a cache hit, a local write, a ping, stats) is answered by ``answerAtOnce(_:into:)``
-/// on the thread that read the frame; the rest (a load, a routed request) by ``answer(_:id:)``, which gets a
-/// missed GET already decoded.
+/// Each request is decoded once, into a ``Request``. Work that needs no waiting (a cache hit, a local write, a
+/// ping, stats) is answered by ``answerAtOnce(_:into:)`` on the thread that read the frame; the rest (a load, a
+/// routed request) by ``answer(_:id:)``. A payload that does not decode closes the connection after its ERROR.
 ///
 /// Without ROUTE a request is served by this node whatever its ring says (a get loads here, writes touch only this
 /// node's caches), so a request is never forwarded twice. With ROUTE, which only clients set, it runs as the
@@ -26,107 +26,85 @@ struct RequestHandler: Sendable {
         case needsWaiting(Waiting)
     }
 
-    /// A request that waits: a peer's GET that missed, already decoded, or a routed request, not yet decoded.
+    /// A request that waits: a peer's GET that missed, or a routed request.
     enum Waiting: Sendable {
         case load(Group, CacheKey)
-        case routed(Frame)
+        case routed(Request)
     }
 
     /// Appends the reply to `frame` to `buffer` if it can be given without waiting.
     func answerAtOnce(_ frame: Frame, into buffer: inout [UInt8]) -> Immediate {
         let id = frame.id
+        let request: Request
         do {
-            switch frame.kind {
+            request = try Request(frame, limits: limits)
+        } catch {
+            appendError(error.errorCode, "\(frame.kind) \(id): \(error.message)", id: id, to: &buffer)
+            return .answeredThenClose
+        }
+        if frame.flags.contains(.route), request.isRoutable { return .needsWaiting(.routed(request)) }
+        do {
+            switch request {
             case .ping:
                 Frame.encode(kind: .pong, id: id, to: &buffer)
             case .stats:
                 Frame.encode(kind: .statsReply, id: id, message: statsResponse(), to: &buffer)
-            case .get:
-                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
-                let request = try GetRequest.decode(from: frame.payload)
-                let group = try group(request.group)
-                let key = CacheKey(bytes: request.key)
+            case .get(let get):
+                let group = try group(get.group)
+                let key = CacheKey(bytes: get.key)
                 guard let value = group.serveCachedGet(key) else { return .needsWaiting(.load(group, key)) }
                 appendValue(value, id: id, to: &buffer)
-            case .set:
-                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
-                let request = try SetRequest.decode(from: frame.payload)
-                try group(request.group).serveSet(
-                    CacheKey(bytes: request.key), value: CacheValue(request.value, expiryNanoseconds: request.expire))
+            case .set(let set):
+                try group(set.group).serveSet(CacheKey(bytes: set.key), value: CacheValue(set.value, expiryNanoseconds: set.expire))
                 Frame.encode(kind: .setReply, id: id, to: &buffer)
-            case .remove:
-                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
-                let request = try RemoveRequest.decode(from: frame.payload)
-                try group(request.group).serveRemove([CacheKey(bytes: request.key)])
+            case .remove(let remove):
+                try group(remove.group).serveRemove([CacheKey(bytes: remove.key)])
                 Frame.encode(kind: .removeReply, id: id, to: &buffer)
-            case .removeKeys:
-                guard !frame.flags.contains(.route) else { return .needsWaiting(.routed(frame)) }
-                let request = try RemoveKeysRequest.decode(from: frame.payload, limits: limits)
-                try group(request.group).serveRemove(request.keys.map { CacheKey(bytes: $0) })
+            case .removeKeys(let remove):
+                try group(remove.group).serveRemove(remove.keys.map { CacheKey(bytes: $0) })
                 Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
-            default:
-                appendError(.unsupported, "this node does not implement \(frame.kind)", id: id, to: &buffer)
+            case .unsupported(let kind):
+                appendError(.unsupported, "this node does not implement \(kind)", id: id, to: &buffer)
             }
-            return .answered
-        } catch let error as WireError {
-            appendError(error.errorCode, "\(frame.kind) \(id): \(error.message)", id: id, to: &buffer)
-            return .answeredThenClose
         } catch {
             appendError(error, id: id, to: &buffer)
-            return .answered
         }
+        return .answered
     }
 
-    /// Returns the reply to request `id` that ``answerAtOnce(_:into:)`` left waiting: a load, or a routed request;
-    /// `close` is set when the request broke the protocol.
-    func answer(_ waiting: Waiting, id: UInt32) async -> (reply: [UInt8], close: Bool) {
-        switch waiting {
-        case .load(let group, let key):
-            var buffer: [UInt8] = []
-            do {
-                appendValue(try await group.serveLoad(key, deadline: .now + group.options.loadTimeout), id: id, to: &buffer)
-            } catch {
-                appendError(error, id: id, to: &buffer)
-            }
-            return (buffer, false)
-        case .routed(let frame):
-            return await answerRouted(frame)
-        }
-    }
-
-    /// Decodes and runs a request with ROUTE, as the public API does on this node.
-    private func answerRouted(_ frame: Frame) async -> (reply: [UInt8], close: Bool) {
+    /// Returns the reply to request `id` that ``answerAtOnce(_:into:)`` left waiting: a load, or a routed request.
+    func answer(_ waiting: Waiting, id: UInt32) async -> [UInt8] {
         var buffer: [UInt8] = []
-        let id = frame.id
         do {
-            switch frame.kind {
-            case .get:
-                let request = try GetRequest.decode(from: frame.payload)
-                appendValue(try await group(request.group).get(CacheKey(bytes: request.key)), id: id, to: &buffer)
-            case .set:
-                let request = try SetRequest.decode(from: frame.payload)
-                try await group(request.group).set(
-                    CacheKey(bytes: request.key), to: CacheValue(request.value, expiryNanoseconds: request.expire))
-                Frame.encode(kind: .setReply, id: id, to: &buffer)
-            case .remove:
-                let request = try RemoveRequest.decode(from: frame.payload)
-                try await group(request.group).remove(CacheKey(bytes: request.key))
-                Frame.encode(kind: .removeReply, id: id, to: &buffer)
-            case .removeKeys:
-                let request = try RemoveKeysRequest.decode(from: frame.payload, limits: limits)
-                try await group(request.group).removeKeys(request.keys.map { CacheKey(bytes: $0) })
-                Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
-            default:
-                // answerAtOnce answers every other kind.
-                appendError(.internalError, "\(frame.kind) reached the waiting path", id: id, to: &buffer)
+            switch waiting {
+            case .load(let group, let key):
+                appendValue(try await group.serveLoad(key, deadline: .now + group.options.loadTimeout), id: id, to: &buffer)
+            case .routed(let request):
+                try await answerRouted(request, id: id, into: &buffer)
             }
-            return (buffer, false)
-        } catch let error as WireError {
-            appendError(error.errorCode, "\(frame.kind) \(id): \(error.message)", id: id, to: &buffer)
-            return (buffer, true)
         } catch {
             appendError(error, id: id, to: &buffer)
-            return (buffer, false)
+        }
+        return buffer
+    }
+
+    /// Runs a request with ROUTE as the public API does on this node.
+    private func answerRouted(_ request: Request, id: UInt32, into buffer: inout [UInt8]) async throws {
+        switch request {
+        case .get(let get):
+            appendValue(try await group(get.group).get(CacheKey(bytes: get.key)), id: id, to: &buffer)
+        case .set(let set):
+            try await group(set.group).set(CacheKey(bytes: set.key), to: CacheValue(set.value, expiryNanoseconds: set.expire))
+            Frame.encode(kind: .setReply, id: id, to: &buffer)
+        case .remove(let remove):
+            try await group(remove.group).remove(CacheKey(bytes: remove.key))
+            Frame.encode(kind: .removeReply, id: id, to: &buffer)
+        case .removeKeys(let remove):
+            try await group(remove.group).removeKeys(remove.keys.map { CacheKey(bytes: $0) })
+            Frame.encode(kind: .removeKeysReply, id: id, to: &buffer)
+        case .ping, .stats, .unsupported:
+            // Never routed: answerAtOnce answers them.
+            appendError(.internalError, "a request that is never routed reached the routed path", id: id, to: &buffer)
         }
     }
 

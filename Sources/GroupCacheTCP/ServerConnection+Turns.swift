@@ -41,10 +41,8 @@ extension ServerConnection {
                 case .needsWaiting(let waiting):
                     let handler = self.handler
                     Task { [self] in
-                        let (reply, close) = await handler.answer(waiting, id: frame.id)
-                        writer.send(reply)
-                        if close { counters.count(.protocolViolation) }
-                        if close || finished() { closeAfterFlushing() }
+                        writer.send(await handler.answer(waiting, id: frame.id))
+                        if finished() { closeAfterFlushing() }
                     }
                 }
             case .blocked:
