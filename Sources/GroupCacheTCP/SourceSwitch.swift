@@ -18,9 +18,6 @@ struct SourceSwitch: @unchecked Sendable {
         self.source = source
     }
 
-    /// Whether the source delivers events now.
-    var isRunning: Bool { state == .running }
-
     /// Activates or resumes the source.
     mutating func start() {
         switch state {
