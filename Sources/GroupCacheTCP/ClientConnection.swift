@@ -91,8 +91,8 @@ final class ClientConnection: Sendable {
                 encode(id, &frame)
                 let kind = FrameKind(rawValue: frame[4])
                 let payload = frame.count - FrameHeader.byteCount
-                guard payload <= limits.maxPayloadBytes(for: kind) else {
-                    let limit = limits.maxPayloadBytes(for: kind)
+                let limit = limits.maxPayloadBytes(for: kind)
+                guard payload <= limit else {
                     fail(id, with: GroupCacheError(
                         .tooLarge, "a \(kind) of \(payload) payload bytes to peer \(peerID) is over the limit of \(limit)"))
                     return
@@ -176,31 +176,33 @@ final class ClientConnection: Sendable {
     /// One read and the replies it completed; `more` when the read filled its room, so that more may be waiting.
     private func readOnce() -> (replies: [(UInt32, Reply)], failure: String?, more: Bool) {
         parser.withLock { parser in
-            var replies: [(UInt32, Reply)] = []
             var outcome = ReadResult.wouldBlock
+            var readError: SocketError?
             var room = 0
-            do {
-                _ = try parser.receive(atLeast: Self.readSize) { buffer throws(SocketError) in
-                    room = buffer.count
+            _ = parser.receive(atLeast: Self.readSize) { buffer in
+                room = buffer.count
+                do throws(SocketError) {
                     outcome = try socket.read(into: buffer)
-                    if case .bytes(let count) = outcome { return count }
-                    return 0
+                } catch {
+                    readError = error
                 }
-                while let (id, reply) = try parser.nextFrame({ header, payload in (header.id, Reply(header: header, payload: payload)) }) {
-                    guard id != 0 else {
-                        var message = "no reason given"
-                        if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
-                            message = error.message
-                        }
-                        return (replies, "the peer closed the connection: \(message)", false)
+                if case .bytes(let count) = outcome { return count }
+                return 0
+            }
+            var replies: [(UInt32, Reply)] = []
+            do {
+                while try parser.nextFrame({ header, payload in replies.append((header.id, Reply(header: header, payload: payload))) }) {
+                    guard let (id, reply) = replies.last, id == 0 else { continue }
+                    var message = "no reason given"
+                    if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
+                        message = error.message
                     }
-                    replies.append((id, reply))
+                    return (Array(replies.dropLast()), "the peer closed the connection: \(message)", false)
                 }
-            } catch let error as SocketError {
-                return (replies, "\(error)", false)
             } catch {
                 return (replies, "the peer sent a bad frame: \(error)", false)
             }
+            if let readError { return (replies, "\(readError)", false) }
             switch outcome {
             case .bytes(let count): return (replies, nil, count == room)
             case .wouldBlock: return (replies, nil, false)

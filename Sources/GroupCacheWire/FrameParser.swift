@@ -91,9 +91,10 @@ public struct FrameParser: Sendable {
     /// The room for a partial frame is allocated (and zeroed) before its bytes arrive, as large as the header
     /// claims within the limits: a reader that must hold memory to what actually arrived, such as a server
     /// facing strangers, uses ``append(contentsOf:)`` instead.
-    public mutating func receive<E: Error>(
-        atLeast minimum: Int, _ read: (UnsafeMutableRawBufferPointer) throws(E) -> Int
-    ) throws(E) -> Int {
+    ///
+    /// Not generic, and `read` does not throw (a caller keeps its own error): a generic method is not specialised
+    /// across the module boundary, and this one runs on every read of a client.
+    public mutating func receive(atLeast minimum: Int, _ read: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
         var room = minimum
         if failure == nil, let frame = nextFrameByteCount, frame >= FrameHeader.byteCount,
             bufferedByteCount >= FrameHeader.byteCount, (try? checkedHeader(at: readIndex, length: frame - 4)) != nil
@@ -102,9 +103,7 @@ public struct FrameParser: Sendable {
         }
         makeRoom(room)
         let end = self.end
-        let count = try buffer.withUnsafeMutableBytes { buffer in
-            Result { () throws(E) in try read(UnsafeMutableRawBufferPointer(rebasing: buffer[end...])) }
-        }.get()
+        let count = buffer.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[end...])) }
         precondition(count >= 0 && count <= buffer.count - end, "a read wrote \(count) bytes into \(buffer.count - end) of room")
         self.end += count
         return count
@@ -123,19 +122,20 @@ public struct FrameParser: Sendable {
     ///   protocol, as soon as the header is complete (a length below 6 as soon as its 4 bytes are in); and again
     ///   on every later call.
     public mutating func next() throws(WireError) -> Frame? {
-        try nextFrame { header, payload in Frame(header: header, payload: payload.isEmpty ? [] : Array(payload)) }
+        var frame: Frame?
+        _ = try nextFrame { header, payload in frame = Frame(header: header, payload: payload.isEmpty ? [] : Array(payload)) }
+        return frame
     }
 
-    /// Takes the next complete frame and returns what `body` makes of its header and its payload, lent in place
-    /// for the call; `nil` if the buffered bytes do not yet hold a frame.
+    /// Takes the next complete frame and lends `body` its header and its payload, in place, for the call;
+    /// `false` if the buffered bytes do not yet hold a frame. Not generic, for the reason ``receive(atLeast:_:)``
+    /// gives.
     ///
     /// - Throws: the errors of ``next()``.
-    public mutating func nextFrame<Result>(
-        _ body: (FrameHeader, UnsafeRawBufferPointer) -> Result
-    ) throws(WireError) -> Result? {
+    public mutating func nextFrame(_ body: (FrameHeader, UnsafeRawBufferPointer) -> Void) throws(WireError) -> Bool {
         if let failure { throw failure }
         let available = end - readIndex
-        guard available >= 4 else { return nil }
+        guard available >= 4 else { return false }
         let length = Int(readUInt32(at: readIndex))
         let (header, payloadLength): (FrameHeader, Int)
         do throws(WireError) {
@@ -145,17 +145,17 @@ public struct FrameParser: Sendable {
                     .frameTooShort,
                     "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead) (kind, flags, id)")
             }
-            guard available >= FrameHeader.byteCount else { return nil }
+            guard available >= FrameHeader.byteCount else { return false }
             (header, payloadLength) = try checkedHeader(at: readIndex, length: length)
         } catch {
             failure = error
             throw error
         }
         let frameLength = FrameHeader.byteCount + payloadLength
-        guard available >= frameLength else { return nil }
+        guard available >= frameLength else { return false }
 
         let payloadStart = readIndex + FrameHeader.byteCount
-        let result = buffer.withUnsafeBytes { buffer in
+        buffer.withUnsafeBytes { buffer in
             body(header, UnsafeRawBufferPointer(rebasing: buffer[payloadStart..<payloadStart + payloadLength]))
         }
         readIndex += frameLength
@@ -166,7 +166,7 @@ public struct FrameParser: Sendable {
             end = 0
             if buffer.capacity > Self.largeBuffer { buffer = [] }
         }
-        return result
+        return true
     }
 
     /// Checks the rest of the header at `offset`, whose `length` field is already read and checked; at least
