@@ -49,7 +49,6 @@ final class ConnectionWriter: Sendable {
         var isClosed = false
         /// When queued output last moved; `nil` while none is queued.
         var movedAt: ContinuousClock.Instant?
-        var lastSend = ContinuousClock.now
 
         var queued: Int { output.count - offset }
         var unwritten: Int { queued + batch.count + inFlushBytes }
@@ -94,16 +93,12 @@ final class ConnectionWriter: Sendable {
     /// Since when queued output has not moved; `nil` while none is queued.
     var stalledSince: ContinuousClock.Instant? { state.withLock { $0.movedAt } }
 
-    /// When a frame was last sent.
-    var lastSend: ContinuousClock.Instant { state.withLock { $0.lastSend } }
-
     /// Writes `frame` now, or queues what the socket does not take; `false` if the writer is closed or finishing,
     /// or the write failed before any byte of `frame` went out (the handler is then told of the failure).
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool {
         let role = state.withLock { state -> Bool? in
             guard !state.isClosed, !state.isFinishing else { return nil }
-            state.lastSend = .now
             if state.queued > 0 {
                 state.output.append(contentsOf: frame)
                 queuedBytesChanged(frame.count)

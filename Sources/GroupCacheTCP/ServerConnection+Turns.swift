@@ -24,9 +24,12 @@ extension ServerConnection {
         var batch: [UInt8] = []
         var failed = false
         var started = 0
+        // Replies answered at once count against the output cap as soon as they are made. The writer is asked
+        // once per turn; what the turn sends is added to that, so the count can only be high (the writer drains
+        // meanwhile), and settle() asks again before it stops reading.
+        var unwrittenBeforeBatch = writer.unwrittenBytes
         loop: while started < options.maxRequestsPerTurn {
-            // Replies answered at once count against the output cap as soon as they are made.
-            let unwritten = writer.unwrittenBytes + batch.count
+            let unwritten = unwrittenBeforeBatch + batch.count
             let step = state.withLock { $0.machine.nextRequest(unwrittenBytes: unwritten) }
             switch step {
             case .start(let frame):
@@ -42,11 +45,13 @@ extension ServerConnection {
                     let handler = self.handler
                     Task { [self] in
                         writer.send(await handler.answer(waiting, id: frame.id))
-                        if finished() { closeAfterFlushing() }
+                        if finished(afterWaiting: true) { closeAfterFlushing() }
                     }
                 }
             case .blocked:
-                if unwritten >= options.maxOutputBytesPerConnection { counters.outputPauses.add(1, ordering: .relaxed) }
+                if writer.unwrittenBytes + batch.count >= options.maxOutputBytesPerConnection {
+                    counters.outputPauses.add(1, ordering: .relaxed)
+                }
                 break loop
             case .awaitBytes:
                 break loop
@@ -58,6 +63,7 @@ extension ServerConnection {
             }
             if batch.count >= Self.batchBytes {
                 writer.send(batch)
+                unwrittenBeforeBatch += batch.count
                 batch.removeAll(keepingCapacity: true)
             }
         }
@@ -127,8 +133,14 @@ extension ServerConnection {
     }
 
     /// Records a finished request; returns whether the connection should now close (a drained shutdown).
-    private func finished() -> Bool {
-        switch state.withLock({ $0.machine.requestFinished() }) {
+    /// A request that waited counts as activity when it finishes, so that a long load does not leave its
+    /// connection looking idle; one answered at once finished in the turn of the read that brought it.
+    private func finished(afterWaiting: Bool = false) -> Bool {
+        let completion = state.withLock { state in
+            if afterWaiting { state.lastActivity = .now }
+            return state.machine.requestFinished()
+        }
+        switch completion {
         case .none: return false
         case .close: return true
         case .takeTurn:

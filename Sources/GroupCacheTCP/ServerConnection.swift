@@ -54,7 +54,8 @@ final class ServerConnection: Sendable {
         var isClosed = false
         var cancelledSources = 0
         var turnScheduled = false
-        var lastRead = ContinuousClock.now
+        /// When bytes last arrived, or a request that waited last finished.
+        var lastActivity = ContinuousClock.now
         /// Bytes of the node's input budget held for the partial frame.
         var inputReserved = 0
         /// When the partial frame last made progress (64 KiB), and the bytes of it read since; `nil` while
@@ -120,7 +121,7 @@ final class ServerConnection: Sendable {
             let open = lane.scratch.withUnsafeBytes { scratch in
                 state.withLock { state -> Bool in
                     guard !state.isClosed else { return false }
-                    state.lastRead = .now
+                    state.lastActivity = .now
                     state.machine.receive(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
                     if let progress = state.partialProgress {
                         let bytes = progress.bytes + count
@@ -204,7 +205,7 @@ final class ServerConnection: Sendable {
     /// Closes the connection if its partial frame stalled, its output stopped moving, or it has been idle, for
     /// longer than the options allow.
     func closeIfExpired(now: ContinuousClock.Instant) {
-        let (stalledSince, unwritten, lastSend) = (writer.stalledSince, writer.unwrittenBytes, writer.lastSend)
+        let (stalledSince, unwritten) = (writer.stalledSince, writer.unwrittenBytes)
         let cause = state.withLock { state -> ServerCounters.Cause? in
             guard !state.isClosed else { return nil }
             if let progress = state.partialProgress, now - progress.since > options.partialFrameTimeout {
@@ -212,7 +213,7 @@ final class ServerConnection: Sendable {
             }
             if let stalledSince, now - stalledSince > options.writeTimeout { return .writeTimeout }
             let quiet = state.machine.inFlight == 0 && unwritten == 0
-            return quiet && now - max(state.lastRead, lastSend) > options.idleTimeout ? .idle : nil
+            return quiet && now - state.lastActivity > options.idleTimeout ? .idle : nil
         }
         guard let cause else { return }
         counters.count(cause)
