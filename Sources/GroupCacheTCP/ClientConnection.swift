@@ -29,7 +29,7 @@ final class ClientConnection: Sendable {
     private static let readSize = 64 << 10
 
     private struct Locked {
-        var machine = ClientConnectionState<Waiter>(now: .now)
+        var machine: ClientConnectionState<Waiter>
         var timer: DeadlineTimer.Token?
         /// The reader thread and the write source, as each ends.
         var endedSides = 0
@@ -41,21 +41,26 @@ final class ClientConnection: Sendable {
     private let writer: ConnectionWriter
     /// The replies read and not yet taken; only the reader thread uses it.
     private let parser: Mutex<FrameParser>
-    private let state = Mutex(Locked())
+    private let state: Mutex<Locked>
     private let onClose: @Sendable (ClientConnection) -> Void
-    /// The limits the peer reads with, which this side checks before it sends.
-    private let limits: FrameLimits
+    /// Its limits are the peer's, which this side checks before it sends.
+    private let options: TCPClientOptions
+
+    private let counters: PeerCounters
 
     init(
-        socket: Socket, peerID: String, limits: FrameLimits, queue: DispatchQueue,
+        socket: Socket, peerID: String, options: TCPClientOptions, counters: PeerCounters, queue: DispatchQueue,
         onClose: @escaping @Sendable (ClientConnection) -> Void
     ) throws(SocketError) {
+        let liveness = ClientConnectionState<Waiter>.Liveness(quietLimit: options.pingAfter, pingTimeout: options.pingTimeout)
+        self.state = Mutex(Locked(machine: ClientConnectionState(now: .now, liveness: liveness)))
         self.socket = socket
         self.writer = ConnectionWriter(socket: try socket.duplicate(), queue: queue)
         self.peerID = peerID
         self.onClose = onClose
-        self.parser = Mutex(FrameParser(limits: limits))
-        self.limits = limits
+        self.parser = Mutex(FrameParser(limits: options.limits))
+        self.options = options
+        self.counters = counters
         writer.start({ [self] event in
             if case .failed(let error) = event { close(reason: "writing to the peer failed: \(error)") }
         }, cancelled: { [self] in sideEnded() })
@@ -91,7 +96,7 @@ final class ClientConnection: Sendable {
                 encode(id, &frame)
                 let kind = FrameKind(rawValue: frame[4])
                 let payload = frame.count - FrameHeader.byteCount
-                let limit = limits.maxPayloadBytes(for: kind)
+                let limit = options.limits.maxPayloadBytes(for: kind)
                 guard payload <= limit else {
                     fail(id, with: GroupCacheError(
                         .tooLarge, "a \(kind) of \(payload) payload bytes to peer \(peerID) is over the limit of \(limit)"))
@@ -157,8 +162,9 @@ final class ClientConnection: Sendable {
     private func readable() {
         for _ in 0..<16 {
             let (replies, failure, more) = readOnce()
-            if !replies.isEmpty {
-                // A reply nobody awaits any more (its caller left) is dropped.
+            if !replies.isEmpty || more {
+                // A reply nobody awaits any more (its caller left, or it answers a PING) is dropped. Bytes of a
+                // frame still partial count too: a peer sending a large value is alive.
                 let waiting = state.withLock { state -> [(Waiter, Reply)] in
                     state.machine.received(now: .now)
                     return replies.compactMap { id, reply in state.machine.take(id).map { ($0, reply) } }
@@ -220,14 +226,23 @@ final class ClientConnection: Sendable {
     }
 
     private func expireOverdue() {
-        let overdue = state.withLock { state -> [Waiter] in
+        let expiry = state.withLock { state in
             state.timer = nil
-            let (overdue, next) = state.machine.expire(now: .now)
-            if let next { arm(&state, at: next) }
-            return overdue
+            let expiry = state.machine.expire(now: .now)
+            if let next = expiry.next, !expiry.hung { arm(&state, at: next) }
+            return expiry
         }
         let error = GroupCacheError(.deadlineExceeded, "peer \(peerID) did not answer in time")
-        for waiter in overdue { waiter.resume(throwing: error) }
+        for waiter in expiry.overdue { waiter.resume(throwing: error) }
+        if expiry.hung {
+            counters.hungConnections.add(1, ordering: .relaxed)
+            close(reason: "it sent nothing for \(options.pingAfter) and did not answer a PING within \(options.pingTimeout): it is hung")
+        } else if let ping = expiry.ping {
+            counters.livenessPings.add(1, ordering: .relaxed)
+            var frame: [UInt8] = []
+            Frame.encode(kind: .ping, id: ping, to: &frame)
+            if !writer.send(frame) { close(reason: "writing to the peer failed") }
+        }
     }
 
     private func fail(_ id: UInt32, with error: any Error) {

@@ -13,6 +13,7 @@ final class ConnectionPool: Sendable {
     let host: String
     let port: Int
     let options: TCPClientOptions
+    let counters = PeerCounters()
 
     private struct Locked {
         var connections: [ClientConnection] = []
@@ -120,14 +121,14 @@ final class ConnectionPool: Sendable {
 
     private func dial(deadline: ContinuousClock.Instant) async throws -> ClientConnection {
         let timeout = min(options.connectTimeout, max(.milliseconds(1), deadline - .now))
-        let (host, port, peerID, options, queue) = (self.host, self.port, self.peerID, self.options, self.queue)
+        let (host, port, peerID, options, counters, queue) = (self.host, self.port, self.peerID, self.options, self.counters, self.queue)
         let result: Result<ClientConnection, SocketError> = await withCheckedContinuation { continuation in
             // connect may block for up to its timeout: never on the cooperative pool.
             DispatchQueue.global().async {
                 do throws(SocketError) {
                     let socket = try Socket.connect(host: host, port: port, timeout: timeout)
                     let connection = try ClientConnection(
-                        socket: socket, peerID: peerID, limits: options.limits, queue: queue
+                        socket: socket, peerID: peerID, options: options, counters: counters, queue: queue
                     ) { [weak self] connection in self?.forget(connection) }
                     continuation.resume(returning: .success(connection))
                 } catch {

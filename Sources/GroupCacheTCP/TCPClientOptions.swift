@@ -16,12 +16,20 @@ public struct TCPClientOptions: Sendable {
     public var idleTimeout: Duration
     /// Payload limits for replies, checked on each header.
     public var limits: FrameLimits
+    /// A connection with requests in flight that has heard nothing from its peer for this long sends a PING
+    /// (default 500 ms). Any frame from the peer answers it, so a busy peer is never pinged.
+    public var pingAfter: Duration
+    /// A PING unanswered for this long (default 500 ms) means the peer is hung, not slow: the connection is
+    /// closed, its callers load locally, and the peer counts a failure. An owner whose loader takes seconds
+    /// still answers PINGs, so its callers wait for its value, as single-flight across the cluster wants.
+    public var pingTimeout: Duration
 
     /// Creates options; every parameter has the documented default.
     public init(
         maxConnectionsPerPeer: Int = 4, requestsPerConnectionBeforeGrowing: Int = 32,
         connectTimeout: Duration = .seconds(1), reconnectBackoff: Duration = .milliseconds(500),
-        idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits()
+        idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits(),
+        pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .milliseconds(500)
     ) {
         precondition(maxConnectionsPerPeer > 0, "a peer needs at least one connection")
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
@@ -30,5 +38,7 @@ public struct TCPClientOptions: Sendable {
         self.reconnectBackoff = reconnectBackoff
         self.idleTimeout = idleTimeout
         self.limits = limits
+        self.pingAfter = pingAfter
+        self.pingTimeout = pingTimeout
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GroupCache
+import GroupCacheRing
 @testable import GroupCacheTCP
 import GroupCacheWire
 import Synchronization
@@ -67,6 +68,19 @@ final class NodeProcess: Sendable {
 
     /// Kills the node at once, as a crash would.
     func kill() { child.kill() }
+
+    /// Stops the node (SIGSTOP), as a hung process or a machine that froze: its sockets stay open, and nothing
+    /// answers on them.
+    func suspend() { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
+
+    /// Lets a suspended node run again (SIGCONT).
+    func resume() { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
+
+    /// The key `prefix-N` with the smallest N that the golang ring of `nodes` gives to this node.
+    func ownedKey(among nodes: [NodeProcess], prefix: String = "key") -> String {
+        let ring = HashRing(flavor: .crc32, members: nodes.map { "http://\($0.address)" })
+        return (0...).lazy.map { "\(prefix)-\($0)" }.first { ring.owner(of: $0) == "http://\(self.address)" }!
+    }
 
     /// Starts `count` nodes and tells each about all.
     static func cluster(_ count: Int, arguments: [String] = []) async throws -> [NodeProcess] {

@@ -7,7 +7,8 @@ import Glibc
 #endif
 
 /// A peer that answers frames with a script, on blocking sockets and threads of its own: to play a server this
-/// project's server would never be (an older peer without REMOVE_KEYS, say).
+/// project's server would never be (an older peer without REMOVE_KEYS, say, or one that reads and never answers:
+/// `answer` returns `nil`).
 final class ScriptedPeer: Sendable {
     let port: Int
     private let listener: Int32
@@ -17,7 +18,7 @@ final class ScriptedPeer: Sendable {
 
     private let received = FrameLog()
 
-    init(answer: @escaping @Sendable (Frame) -> Frame) {
+    init(answer: @escaping @Sendable (Frame) -> Frame?) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var address = sockaddr_in()
@@ -46,7 +47,7 @@ final class ScriptedPeer: Sendable {
                         parser.append(Array(buffer[..<count]))
                         while let frame = try? parser.next() {
                             received.frames.withLock { $0.append(frame) }
-                            let reply = answer(frame).encoded()
+                            guard let reply = answer(frame)?.encoded() else { continue }
                             _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                         }
                     }

@@ -1,0 +1,38 @@
+import Foundation
+import GroupCacheWire
+import TestSupport
+import Testing
+
+/// Peers that hang or load slowly, as real `groupcache-node` processes with default options.
+@Suite(.serialized) struct PeerFaultTests {
+    /// A hung owner (SIGSTOP): its sockets stay open and nothing answers. A get of its key at another node
+    /// returns that node's own load well within the caller's 5 s.
+    @Test func aHungOwnerCostsAGetLessThanItsDeadline() async throws {
+        let nodes = try await NodeProcess.cluster(3)
+        let asked = try NodeClient(nodes[0])
+        let key = nodes[2].ownedKey(among: nodes)
+        // A first get opens node 0's connection to the owner, so the hang catches a connection in use.
+        _ = try await asked.get(nodes[2].ownedKey(among: nodes, prefix: "warm"))
+        nodes[2].suspend()
+        defer { nodes[2].resume() }
+        let started = ContinuousClock.now
+        let value = String(decoding: try await asked.get(key, timeout: .seconds(10)).value, as: UTF8.self)
+        let took = ContinuousClock.now - started
+        #expect(value == "\(key)@http://\(nodes[0].address)")
+        #expect(took < .milliseconds(2_500), "the get took \(took)")
+        #expect(try await asked.stats().peerErrors == 1)
+    }
+
+    /// A healthy owner whose loader takes 2 s: the asking node waits for it (the owner answers its PINGs), and
+    /// the key is loaded once in the whole cluster.
+    @Test func aSlowOwnerIsWaitedForAndLoadsOnce() async throws {
+        let nodes = try await NodeProcess.cluster(3, arguments: ["--load-delay-ms", "2000"])
+        let clients = try nodes.map { try NodeClient($0) }
+        let key = nodes[1].ownedKey(among: nodes)
+        let value = String(decoding: try await clients[0].get(key, timeout: .seconds(10)).value, as: UTF8.self)
+        #expect(value == "\(key)@http://\(nodes[1].address)")
+        let stats = try await clients.asyncMap { try await $0.stats() }
+        #expect(stats.map(\.localLoads) == [0, 1, 0])
+        #expect(stats.map(\.peerErrors) == [0, 0, 0])
+    }
+}
