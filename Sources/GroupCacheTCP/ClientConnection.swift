@@ -22,6 +22,24 @@ final class ClientConnection: Sendable {
     /// is safe to send again on another connection.
     struct ClosedBeforeWrite: Error {}
 
+    /// What a connection tells its pool.
+    enum Event {
+        /// It closed for a failure of the peer's, before its callers hear of it.
+        case failed(reason: String, Failure)
+        /// Its reader thread and write source have both ended: the pool forgets it.
+        case ended
+    }
+
+    /// How the peer failed a connection, as the pool's breaker weighs it (``PeerHealth``).
+    enum Failure {
+        /// Reading or writing failed, the peer closed it, or sent a bad frame.
+        case broke
+        /// The peer answered an ERROR with id 0 (at its connection cap, say) and closed it.
+        case refused
+        /// A PING went unanswered.
+        case hung
+    }
+
     /// Unsafe rather than checked (one allocation fewer per request): the machine hands each waiter out once.
     private typealias Waiter = UnsafeContinuation<Reply, any Error>
 
@@ -42,7 +60,7 @@ final class ClientConnection: Sendable {
     /// The replies read and not yet taken; only the reader thread uses it.
     private let parser: Mutex<FrameParser>
     private let state: Mutex<Locked>
-    private let onClose: @Sendable (ClientConnection) -> Void
+    private let events: @Sendable (ClientConnection, Event) -> Void
     /// Its limits are the peer's, which this side checks before it sends.
     private let options: TCPClientOptions
 
@@ -50,19 +68,19 @@ final class ClientConnection: Sendable {
 
     init(
         socket: Socket, peerID: String, options: TCPClientOptions, counters: PeerCounters, queue: DispatchQueue,
-        onClose: @escaping @Sendable (ClientConnection) -> Void
+        events: @escaping @Sendable (ClientConnection, Event) -> Void
     ) throws(SocketError) {
         let liveness = ClientConnectionState<Waiter>.Liveness(quietLimit: options.pingAfter, pingTimeout: options.pingTimeout)
         self.state = Mutex(Locked(machine: ClientConnectionState(now: .now, liveness: liveness)))
         self.socket = socket
         self.writer = ConnectionWriter(socket: try socket.duplicate(), queue: queue)
         self.peerID = peerID
-        self.onClose = onClose
+        self.events = events
         self.parser = Mutex(FrameParser(limits: options.limits))
         self.options = options
         self.counters = counters
         writer.start({ [self] event in
-            if case .failed(let error) = event { close(reason: "writing to the peer failed: \(error)") }
+            if case .failed(let error) = event { close(reason: "writing to the peer failed: \(error)", failure: .broke) }
         }, cancelled: { [self] in sideEnded() })
         // Replies are read on a thread that blocks in poll(2): a reply then wakes one thread, which resumes its
         // caller, where a Dispatch read source wakes two (the event thread, then a handler thread).
@@ -106,7 +124,7 @@ final class ClientConnection: Sendable {
                     // Nothing of it went out: the caller may send it again elsewhere, unless the close got to
                     // the waiter first.
                     fail(id, with: ClosedBeforeWrite())
-                    close(reason: "writing to the peer failed")
+                    close(reason: "writing to the peer failed", failure: .broke)
                 }
             }
         } onCancel: {
@@ -149,7 +167,7 @@ final class ClientConnection: Sendable {
                 try socket.waitReadable()
                 readable()
             } catch {
-                close(reason: "\(error)")
+                close(reason: "\(error)", failure: .broke)
             }
         }
         sideEnded()
@@ -172,7 +190,7 @@ final class ClientConnection: Sendable {
                 for (waiter, reply) in waiting { waiter.resume(returning: reply) }
             }
             if let failure {
-                close(reason: failure)
+                close(reason: failure.reason, failure: failure.cause)
                 return
             }
             guard more else { return }
@@ -180,7 +198,7 @@ final class ClientConnection: Sendable {
     }
 
     /// One read and the replies it completed; `more` when the read filled its room, so that more may be waiting.
-    private func readOnce() -> (replies: [(UInt32, Reply)], failure: String?, more: Bool) {
+    private func readOnce() -> (replies: [(UInt32, Reply)], failure: (reason: String, cause: Failure)?, more: Bool) {
         parser.withLock { parser in
             var outcome = ReadResult.wouldBlock
             var readError: SocketError?
@@ -203,16 +221,16 @@ final class ClientConnection: Sendable {
                     if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
                         message = error.message
                     }
-                    return (Array(replies.dropLast()), "the peer closed the connection: \(message)", false)
+                    return (Array(replies.dropLast()), ("the peer closed the connection: \(message)", .refused), false)
                 }
             } catch {
-                return (replies, "the peer sent a bad frame: \(error)", false)
+                return (replies, ("the peer sent a bad frame: \(error)", .broke), false)
             }
-            if let readError { return (replies, "\(readError)", false) }
+            if let readError { return (replies, ("\(readError)", .broke), false) }
             switch outcome {
             case .bytes(let count): return (replies, nil, count == room)
             case .wouldBlock: return (replies, nil, false)
-            case .endOfInput: return (replies, "the peer closed the connection", false)
+            case .endOfInput: return (replies, ("the peer closed the connection", .broke), false)
             }
         }
     }
@@ -236,12 +254,14 @@ final class ClientConnection: Sendable {
         for waiter in expiry.overdue { waiter.resume(throwing: error) }
         if expiry.hung {
             counters.hungConnections.add(1, ordering: .relaxed)
-            close(reason: "it sent nothing for \(options.pingAfter) and did not answer a PING within \(options.pingTimeout): it is hung")
+            close(
+                reason: "it sent nothing for \(options.pingAfter) and did not answer a PING within \(options.pingTimeout): it is hung",
+                failure: .hung)
         } else if let ping = expiry.ping {
             counters.livenessPings.add(1, ordering: .relaxed)
             var frame: [UInt8] = []
             Frame.encode(kind: .ping, id: ping, to: &frame)
-            if !writer.send(frame) { close(reason: "writing to the peer failed") }
+            if !writer.send(frame) { close(reason: "writing to the peer failed", failure: .broke) }
         }
     }
 
@@ -264,8 +284,15 @@ final class ClientConnection: Sendable {
 
     /// Closes the connection; every caller still waiting gets `peerUnavailable` with `reason`.
     func close(reason: String) {
+        close(reason: reason, failure: nil)
+    }
+
+    /// Closes the connection, telling the pool first when the peer failed it: a refusal or a hang always, a
+    /// break only with callers waiting (a peer may close a connection that carries nothing).
+    private func close(reason: String, failure: Failure?) {
         guard let waiters = state.withLock({ closeLocked(&$0, reason: reason) }) else { return }
         writer.close()
+        if let failure, failure != .broke || !waiters.isEmpty { events(self, .failed(reason: reason, failure)) }
         let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)")
         for waiter in waiters { waiter.resume(throwing: error) }
     }
@@ -286,6 +313,6 @@ final class ClientConnection: Sendable {
             state.endedSides += 1
             return state.endedSides == 2
         }
-        if bothDone { onClose(self) }
+        if bothDone { events(self, .ended) }
     }
 }

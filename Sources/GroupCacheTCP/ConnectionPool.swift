@@ -5,7 +5,8 @@ import GroupCacheWire
 import Synchronization
 
 /// The connections to one peer: at most ``TCPClientOptions/maxConnectionsPerPeer``, each shared by many
-/// requests, opened on demand, closed when idle, and not dialled again for a moment after a connect fails.
+/// requests, opened on demand and closed when idle; and the peer's circuit breaker (``PeerHealth``), which
+/// takes a failing peer out, probes it, and brings it back.
 ///
 /// Concurrency: every method may be called from any task.
 final class ConnectionPool: Sendable {
@@ -19,15 +20,17 @@ final class ConnectionPool: Sendable {
         var connections: [ClientConnection] = []
         var connecting = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
-        var downUntil: ContinuousClock.Instant?
-        var lastFailure = ""
-        var isClosed = false
+        var health: PeerHealth
         var peakConnections = 0
+        var sweep: DeadlineTimer.Token?
+        /// The next probe, while the peer is down.
+        var probeTimer: DeadlineTimer.Token?
     }
 
-    private let state = Mutex(Locked())
+    private let state: Mutex<Locked>
     private let queue: DispatchQueue
-    private let sweeper = Mutex<DeadlineTimer.Token?>(nil)
+    /// Set with each failure, so that a success takes the lock only after one.
+    private let sawFailure = Atomic(false)
 
     init(peerID: String, address: String, options: TCPClientOptions) throws(GroupCacheError) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
@@ -40,15 +43,20 @@ final class ConnectionPool: Sendable {
         self.port = port
         self.options = options
         self.queue = DispatchQueue(label: "groupcache.client.\(address)")
+        let settings = PeerHealth.Settings(
+            failuresToTrip: options.failuresBeforeDown, probeInterval: options.probeInterval,
+            dialBackoff: options.reconnectBackoff)
+        self.state = Mutex(Locked(health: PeerHealth(settings: settings)))
         let sweep = DeadlineTimer.transport.schedule(every: max(options.idleTimeout / 4, .milliseconds(5))) {
             [weak self] in self?.closeIdleConnections()
         }
-        sweeper.withLock { $0 = sweep }
+        state.withLock { $0.sweep = sweep }
     }
 
     deinit {
-        if let sweep = sweeper.withLock({ $0 }) { DeadlineTimer.transport.cancel(sweep) }
-        for connection in state.withLock({ $0.connections }) { connection.close(reason: "the pool was closed") }
+        let (connections, timers) = state.withLock { ($0.connections, [$0.sweep, $0.probeTimer]) }
+        for case let timer? in timers { DeadlineTimer.transport.cancel(timer) }
+        for connection in connections { connection.close(reason: "the pool was closed") }
     }
 
     /// Open connections now.
@@ -56,6 +64,9 @@ final class ConnectionPool: Sendable {
 
     /// The most connections that were open or being opened at once.
     var peakConnectionCount: Int { state.withLock { $0.peakConnections } }
+
+    /// The breaker's view of the peer now.
+    var health: PeerHealth { state.withLock { $0.health } }
 
     /// Sends a request on a pooled connection and returns the reply; retries once on a new connection if
     /// the one it picked was found closed before a byte was written.
@@ -65,7 +76,12 @@ final class ConnectionPool: Sendable {
         for attempt in 0..<2 {
             let connection = try await connection(deadline: deadline)
             do {
-                return try await connection.request(deadline: deadline, encode: encode)
+                let reply = try await connection.request(deadline: deadline, encode: encode)
+                if sawFailure.load(ordering: .relaxed) {
+                    sawFailure.store(false, ordering: .relaxed)
+                    state.withLock { $0.health.succeeded() }
+                }
+                return reply
             } catch is ClientConnection.ClosedBeforeWrite where attempt == 0 {
                 continue
             } catch is ClientConnection.ClosedBeforeWrite {
@@ -76,33 +92,37 @@ final class ConnectionPool: Sendable {
     }
 
     /// Picks the open connection with the fewest requests in flight, or opens one when every connection is busy
-    /// and the pool has room.
+    /// and the pool has room; fails at once while the peer is down, or, with no connection open, while dials
+    /// back off.
     private func connection(deadline: ContinuousClock.Instant) async throws -> ClientConnection {
         while true {
-            enum Choice { case use(ClientConnection), dial, wait, down(String) }
+            enum Choice { case use(ClientConnection), dial, wait, fail(GroupCacheError) }
             let choice = state.withLock { state -> Choice in
-                if let downUntil = state.downUntil {
-                    if ContinuousClock.now < downUntil { return .down(state.lastFailure) }
-                    state.downUntil = nil
+                if state.health.isDown {
+                    return .fail(GroupCacheError(
+                        .peerUnavailable,
+                        "peer \(peerID) is marked down until a probe is answered: \(state.health.lastFailure)"))
                 }
                 state.connections.removeAll { $0.isClosed }
                 let best = state.connections.min { $0.inFlight < $1.inFlight }
                 let total = state.connections.count + state.connecting
-                if let best, best.inFlight < options.requestsPerConnectionBeforeGrowing || total >= options.maxConnectionsPerPeer {
+                let mayDial = total < options.maxConnectionsPerPeer && state.health.mayDial(now: .now)
+                if let best, best.inFlight < options.requestsPerConnectionBeforeGrowing || !mayDial {
                     return .use(best)
                 }
-                if total < options.maxConnectionsPerPeer {
+                if mayDial {
                     state.connecting += 1
                     state.peakConnections = max(state.peakConnections, total + 1)
                     return .dial
                 }
-                return .wait
+                if state.connecting > 0 { return .wait }
+                return .fail(GroupCacheError(.peerUnavailable, "peer \(peerID) is unreachable: \(state.health.lastFailure)"))
             }
             switch choice {
             case .use(let connection):
                 return connection
-            case .down(let failure):
-                throw GroupCacheError(.peerUnavailable, "peer \(peerID) is unreachable: \(failure)")
+            case .fail(let error):
+                throw error
             case .wait:
                 // Every slot is being dialled: wait for a dial to end, then choose again.
                 await withCheckedContinuation { continuation in
@@ -120,31 +140,10 @@ final class ConnectionPool: Sendable {
     }
 
     private func dial(deadline: ContinuousClock.Instant) async throws -> ClientConnection {
-        let timeout = min(options.connectTimeout, max(.milliseconds(1), deadline - .now))
-        let (host, port, peerID, options, counters, queue) = (self.host, self.port, self.peerID, self.options, self.counters, self.queue)
-        let result: Result<ClientConnection, SocketError> = await withCheckedContinuation { continuation in
-            // connect may block for up to its timeout: never on the cooperative pool.
-            DispatchQueue.global().async {
-                do throws(SocketError) {
-                    let socket = try Socket.connect(host: host, port: port, timeout: timeout)
-                    let connection = try ClientConnection(
-                        socket: socket, peerID: peerID, options: options, counters: counters, queue: queue
-                    ) { [weak self] connection in self?.forget(connection) }
-                    continuation.resume(returning: .success(connection))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
+        let result = await open(timeout: min(options.connectTimeout, max(.milliseconds(1), deadline - .now)))
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.connecting -= 1
-            switch result {
-            case .success(let connection):
-                state.connections.append(connection)
-            case .failure(let error):
-                state.downUntil = .now + options.reconnectBackoff
-                state.lastFailure = "\(error)"
-            }
+            if case .success(let connection) = result { state.connections.append(connection) }
             defer { state.waiters = [] }
             return state.waiters
         }
@@ -153,7 +152,76 @@ final class ConnectionPool: Sendable {
         case .success(let connection):
             return connection
         case .failure(let error):
-            throw GroupCacheError(.peerUnavailable, "peer \(peerID) at \(host):\(port): \(error)")
+            let message = "peer \(peerID) at \(host):\(port): \(error)"
+            failed(message, .refused)
+            throw GroupCacheError(.peerUnavailable, message)
+        }
+    }
+
+    /// Connects a new connection, on a thread off the cooperative pool: connect may block for up to `timeout`.
+    private func open(timeout: Duration) async -> Result<ClientConnection, SocketError> {
+        let (host, port, peerID, options, counters, queue) = (self.host, self.port, self.peerID, self.options, self.counters, self.queue)
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                do throws(SocketError) {
+                    let socket = try Socket.connect(host: host, port: port, timeout: timeout)
+                    let connection = try ClientConnection(
+                        socket: socket, peerID: peerID, options: options, counters: counters, queue: queue
+                    ) { [weak self] connection, event in
+                        switch event {
+                        case .failed(let reason, let failure): self?.failed("peer \(peerID): \(reason)", failure)
+                        case .ended: self?.forget(connection)
+                        }
+                    }
+                    continuation.resume(returning: .success(connection))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+    }
+
+    // MARK: The breaker
+
+    /// Counts a failure of the peer's; if it takes the peer down, closes its connections (their callers load
+    /// locally) and schedules the first probe. A failed connect backs off as a refusal does.
+    private func failed(_ reason: String, _ failure: ClientConnection.Failure) {
+        sawFailure.store(true, ordering: .relaxed)
+        let tripped = state.withLock { state -> [ClientConnection]? in
+            let verdict = state.health.failed(
+                reason, hung: failure == .hung, backOff: failure == .refused, now: .now, jitter: .random(in: 0...1))
+            guard case .tripped(let probeAt) = verdict else { return nil }
+            scheduleProbe(&state, at: probeAt)
+            defer { state.connections = [] }
+            return state.connections
+        }
+        for connection in tripped ?? [] { connection.close(reason: "the peer was marked down: \(reason)") }
+    }
+
+    /// Schedules a probe at `instant`, under the lock.
+    private func scheduleProbe(_ state: inout Locked, at instant: ContinuousClock.Instant) {
+        state.probeTimer = DeadlineTimer.transport.schedule(at: instant) { [weak self] in self?.probe() }
+    }
+
+    /// Dials the down peer and sends a PING; an answer brings the peer back, with the probe's connection in
+    /// the pool; no answer schedules the next probe.
+    private func probe() {
+        Task {
+            var answered: ClientConnection?
+            if case .success(let connection) = await open(timeout: options.connectTimeout) {
+                let reply = try? await connection.request(deadline: .now + options.pingTimeout) { id, buffer in
+                    Frame.encode(kind: .ping, id: id, to: &buffer)
+                }
+                if reply?.kind == .pong { answered = connection } else { connection.close(reason: "the probe was not answered") }
+            }
+            state.withLock { state in
+                state.probeTimer = nil
+                if let next = state.health.probed(answered: answered != nil, now: .now) {
+                    scheduleProbe(&state, at: next)
+                } else if let answered {
+                    state.connections.append(answered)
+                }
+            }
         }
     }
 

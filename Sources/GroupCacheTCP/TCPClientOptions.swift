@@ -8,9 +8,18 @@ public struct TCPClientOptions: Sendable {
     public var requestsPerConnectionBeforeGrowing: Int
     /// How long a connect may take.
     public var connectTimeout: Duration
-    /// After a refused or failed connect, calls to that peer fail at once for this long instead of dialling
-    /// again, so a dead peer costs its callers nothing.
+    /// After a failed connect or a refusal (ERROR id 0, as from a peer at its connection cap), the pool dials
+    /// that peer again only after this long, jittered by ±50% (default 500 ms). Meanwhile requests use the
+    /// peer's open connections, or fail at once when it has none, so a dead peer costs its callers nothing.
     public var reconnectBackoff: Duration
+    /// Failures in a row that mark a peer down (default 3): a failed connect, a refusal, or a connection that
+    /// broke with requests in flight. A connection found hung (``pingTimeout``) marks it down at once. While a
+    /// peer is down its connections are closed and requests to it fail at once, so gets of its keys load
+    /// locally without waiting.
+    public var failuresBeforeDown: Int
+    /// How often a down peer is probed with a new connection and a PING (default 1 s); the first answer brings
+    /// it back.
+    public var probeInterval: Duration
     /// A connection with nothing in flight for this long is closed: half the server's default idle timeout, so
     /// the client rarely finds a connection closed under it.
     public var idleTimeout: Duration
@@ -29,7 +38,8 @@ public struct TCPClientOptions: Sendable {
         maxConnectionsPerPeer: Int = 4, requestsPerConnectionBeforeGrowing: Int = 32,
         connectTimeout: Duration = .seconds(1), reconnectBackoff: Duration = .milliseconds(500),
         idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits(),
-        pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .milliseconds(500)
+        pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .milliseconds(500),
+        failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1)
     ) {
         precondition(maxConnectionsPerPeer > 0, "a peer needs at least one connection")
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
@@ -40,5 +50,7 @@ public struct TCPClientOptions: Sendable {
         self.limits = limits
         self.pingAfter = pingAfter
         self.pingTimeout = pingTimeout
+        self.failuresBeforeDown = failuresBeforeDown
+        self.probeInterval = probeInterval
     }
 }

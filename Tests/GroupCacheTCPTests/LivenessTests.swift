@@ -1,13 +1,14 @@
 @_spi(Transport) import GroupCache
 @testable import GroupCacheTCP
 import GroupCacheWire
+import Synchronization
 import TestSupport
 import Testing
 
 /// A hung peer told apart from a slow load, over real sockets: the client pings a connection whose peer has
 /// gone quiet while requests wait.
 @Suite(.serialized) struct LivenessTests {
-    static let quick = TCPClientOptions(pingAfter: .milliseconds(50), pingTimeout: .milliseconds(50))
+    static let quick = TCPClientOptions(pingAfter: .milliseconds(50), pingTimeout: .milliseconds(50), probeInterval: .milliseconds(100))
 
     /// A peer that reads every frame and answers none: the PING goes unanswered, the connection is closed, and
     /// the get loads locally long before the caller's deadline.
@@ -45,5 +46,41 @@ import Testing
         #expect(pings >= 2, "the owner was pinged \(pings) times")
         #expect(counters.hungConnections.load(ordering: .relaxed) == 0)
         for node in nodes { await node.server.shutdown() }
+    }
+
+    /// After the hang the peer is marked down: the next get loads locally at once. Probes bring the peer back
+    /// once it answers, and gets go to it again.
+    @Test func aHungPeerIsMarkedDownThenProbedBack() async throws {
+        let silent = Atomic(true)
+        let peer = ScriptedPeer { frame in
+            if silent.load(ordering: .relaxed) { return nil }
+            switch frame.kind {
+            case .ping: return Frame(kind: .pong, id: frame.id)
+            default: return Frame(kind: .getReply, id: frame.id, message: GetResponse(value: Array("from the peer".utf8)))
+            }
+        }
+        let node = try TCPNode(client: Self.quick)
+        let member = Peer(host: "127.0.0.1", port: peer.port, idFormat: .url)
+        node.ring.setPeers([node.peer, member])
+        let keys = Array((0..<1_000).map { CacheKey("key-\($0)") }.filter { node.ring.ownerPeer(of: $0) == member }.prefix(3))
+        let pool = (node.ring.remotePeers().first { $0.id == member.id } as! TCPPeerClient).pool
+        _ = try await node.group.get(keys[0])
+        #expect(pool.health.isDown && pool.health.trips == 1)
+        let started = ContinuousClock.now
+        #expect(try await node.group.get(keys[1]).string == "\(keys[1])@\(node.peer.id)")
+        let took = ContinuousClock.now - started
+        #expect(took < .milliseconds(50), "a get of a down peer's key waited \(took)")
+        #expect(pool.connectionCount == 0, "a down peer's connections are closed")
+
+        silent.store(false, ordering: .relaxed)
+        var waited = 0
+        while pool.health.isDown && waited < 200 {
+            try await Task.sleep(for: .milliseconds(10))
+            waited += 1
+        }
+        #expect(!pool.health.isDown, "no probe brought the peer back in 2 s")
+        #expect(pool.health.recoveries == 1 && pool.health.probes >= 1)
+        #expect(try await node.group.get(keys[2]).string == "from the peer")
+        await node.server.shutdown()
     }
 }

@@ -6,7 +6,7 @@ import Testing
 /// Peers that hang or load slowly, as real `groupcache-node` processes with default options.
 @Suite(.serialized) struct PeerFaultTests {
     /// A hung owner (SIGSTOP): its sockets stay open and nothing answers. A get of its key at another node
-    /// returns that node's own load well within the caller's 5 s.
+    /// returns that node's own load well within the caller's 5 s, and the owner is marked down.
     @Test func aHungOwnerCostsAGetLessThanItsDeadline() async throws {
         let nodes = try await NodeProcess.cluster(3)
         let asked = try NodeClient(nodes[0])
@@ -20,7 +20,12 @@ import Testing
         let took = ContinuousClock.now - started
         #expect(value == "\(key)@http://\(nodes[0].address)")
         #expect(took < .milliseconds(2_500), "the get took \(took)")
-        #expect(try await asked.stats().peerErrors == 1)
+        // The hang marked the owner down: the next get of its keys loads locally without waiting.
+        let next = nodes[2].ownedKey(among: nodes, prefix: "next")
+        let again = ContinuousClock.now
+        #expect(String(decoding: try await asked.get(next).value, as: UTF8.self) == "\(next)@http://\(nodes[0].address)")
+        #expect(ContinuousClock.now - again < .milliseconds(500), "a get of a down owner's key waited")
+        #expect(try await asked.stats().peerErrors == 2)
     }
 
     /// A healthy owner whose loader takes 2 s: the asking node waits for it (the owner answers its PINGs), and
