@@ -322,6 +322,51 @@ void   swiftgroupcache__wire__stats_response__free_unpacked
   assert(message->base.descriptor == &swiftgroupcache__wire__stats_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   swiftgroupcache__wire__peer_stats__init
+                     (Swiftgroupcache__Wire__PeerStats         *message)
+{
+  static const Swiftgroupcache__Wire__PeerStats init_value = SWIFTGROUPCACHE__WIRE__PEER_STATS__INIT;
+  *message = init_value;
+}
+size_t swiftgroupcache__wire__peer_stats__get_packed_size
+                     (const Swiftgroupcache__Wire__PeerStats *message)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__peer_stats__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swiftgroupcache__wire__peer_stats__pack
+                     (const Swiftgroupcache__Wire__PeerStats *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__peer_stats__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swiftgroupcache__wire__peer_stats__pack_to_buffer
+                     (const Swiftgroupcache__Wire__PeerStats *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__peer_stats__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swiftgroupcache__Wire__PeerStats *
+       swiftgroupcache__wire__peer_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swiftgroupcache__Wire__PeerStats *)
+     protobuf_c_message_unpack (&swiftgroupcache__wire__peer_stats__descriptor,
+                                allocator, len, data);
+}
+void   swiftgroupcache__wire__peer_stats__free_unpacked
+                     (Swiftgroupcache__Wire__PeerStats *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swiftgroupcache__wire__peer_stats__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   swiftgroupcache__wire__node_stats__init
                      (Swiftgroupcache__Wire__NodeStats         *message)
 {
@@ -802,7 +847,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descript
   (ProtobufCMessageInit) swiftgroupcache__wire__error_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__field_descriptors[3] =
 {
   {
     "groups",
@@ -828,15 +873,28 @@ static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "peers",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Swiftgroupcache__Wire__StatsResponse, n_peers),
+    offsetof(Swiftgroupcache__Wire__StatsResponse, peers),
+    &swiftgroupcache__wire__peer_stats__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftgroupcache__wire__stats_response__field_indices_by_name[] = {
   0,   /* field[0] = groups */
   1,   /* field[1] = node */
+  2,   /* field[2] = peers */
 };
 static const ProtobufCIntRange swiftgroupcache__wire__stats_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descriptor =
 {
@@ -846,11 +904,153 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descript
   "Swiftgroupcache__Wire__StatsResponse",
   "swiftgroupcache.wire",
   sizeof(Swiftgroupcache__Wire__StatsResponse),
-  2,
+  3,
   swiftgroupcache__wire__stats_response__field_descriptors,
   swiftgroupcache__wire__stats_response__field_indices_by_name,
   1,  swiftgroupcache__wire__stats_response__number_ranges,
   (ProtobufCMessageInit) swiftgroupcache__wire__stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__peer_stats__field_descriptors[9] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_REQUIRED,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swiftgroupcache__Wire__PeerStats, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "down",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_down),
+    offsetof(Swiftgroupcache__Wire__PeerStats, down),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connections",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_connections),
+    offsetof(Swiftgroupcache__Wire__PeerStats, connections),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failures",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_failures),
+    offsetof(Swiftgroupcache__Wire__PeerStats, failures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "trips",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_trips),
+    offsetof(Swiftgroupcache__Wire__PeerStats, trips),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "probes",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_probes),
+    offsetof(Swiftgroupcache__Wire__PeerStats, probes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recoveries",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_recoveries),
+    offsetof(Swiftgroupcache__Wire__PeerStats, recoveries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "liveness_pings",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_liveness_pings),
+    offsetof(Swiftgroupcache__Wire__PeerStats, liveness_pings),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "hung_connections",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_hung_connections),
+    offsetof(Swiftgroupcache__Wire__PeerStats, hung_connections),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swiftgroupcache__wire__peer_stats__field_indices_by_name[] = {
+  2,   /* field[2] = connections */
+  1,   /* field[1] = down */
+  3,   /* field[3] = failures */
+  8,   /* field[8] = hung_connections */
+  0,   /* field[0] = id */
+  7,   /* field[7] = liveness_pings */
+  5,   /* field[5] = probes */
+  6,   /* field[6] = recoveries */
+  4,   /* field[4] = trips */
+};
+static const ProtobufCIntRange swiftgroupcache__wire__peer_stats__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor swiftgroupcache__wire__peer_stats__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swiftgroupcache.wire.PeerStats",
+  "PeerStats",
+  "Swiftgroupcache__Wire__PeerStats",
+  "swiftgroupcache.wire",
+  sizeof(Swiftgroupcache__Wire__PeerStats),
+  9,
+  swiftgroupcache__wire__peer_stats__field_descriptors,
+  swiftgroupcache__wire__peer_stats__field_indices_by_name,
+  1,  swiftgroupcache__wire__peer_stats__number_ranges,
+  (ProtobufCMessageInit) swiftgroupcache__wire__peer_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor swiftgroupcache__wire__node_stats__field_descriptors[15] =

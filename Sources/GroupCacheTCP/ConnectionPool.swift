@@ -68,6 +68,21 @@ final class ConnectionPool: Sendable {
     /// The breaker's view of the peer now.
     var health: PeerHealth { state.withLock { $0.health } }
 
+    /// The peer's breaker, connections and liveness counters, as STATS reports them.
+    var stats: StatsResponse.Peer {
+        let (health, connections) = state.withLock { ($0.health, $0.connections.count) }
+        var stats = StatsResponse.Peer(id: peerID)
+        stats.isDown = health.isDown
+        stats.connections = UInt64(connections)
+        stats.failures = UInt64(health.failures)
+        stats.trips = UInt64(health.trips)
+        stats.probes = UInt64(health.probes)
+        stats.recoveries = UInt64(health.recoveries)
+        stats.livenessPings = UInt64(counters.livenessPings.load(ordering: .relaxed))
+        stats.hungConnections = UInt64(counters.hungConnections.load(ordering: .relaxed))
+        return stats
+    }
+
     /// Sends a request on a pooled connection and returns the reply; retries once on a new connection if
     /// the one it picked was found closed before a byte was written.
     func request(

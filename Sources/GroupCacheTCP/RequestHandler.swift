@@ -153,7 +153,8 @@ struct RequestHandler: Sendable {
     private func statsResponse() -> StatsResponse {
         StatsResponse(
             groups: registry.allGroups.map(StatsResponse.Group.init),
-            node: counters.snapshot(bufferedInputBytes: budget.reserved))
+            node: counters.snapshot(bufferedInputBytes: budget.reserved),
+            peers: (registry.peers?.remotePeers() ?? []).compactMap { ($0 as? TCPPeerClient)?.pool.stats })
     }
 
 }

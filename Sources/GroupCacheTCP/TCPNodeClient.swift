@@ -47,17 +47,24 @@ public final class TCPNodeClient: Sendable {
         try await report(timeout: timeout).groups
     }
 
-    /// Returns each group's counters at the node, and its server's counters (connections, buffered bytes,
-    /// refusals by cause) by their names in docs/PROTOCOL.md's `NodeStats`, in that order; `server` is `nil`
-    /// for a node that does not send them (a Go peer).
+    /// Returns each group's counters at the node; its server's counters (connections, buffered bytes,
+    /// refusals by cause) by their names in the proto's `NodeStats`, in that order, `nil` for a node that does
+    /// not send them (a Go peer); and what its client sees of each of its peers (`PeerStats`: whether it is
+    /// marked down, its connections, failures, trips, probes and recoveries), empty from a Go peer.
     public func report(
         timeout: Duration = .seconds(10)
-    ) async throws -> (groups: [String: GroupStats], server: [(name: String, value: UInt64)]?) {
+    ) async throws -> (
+        groups: [String: GroupStats], server: [(name: String, value: UInt64)]?,
+        peers: [(id: String, isDown: Bool, counters: [(name: String, value: UInt64)])]
+    ) {
         let response = try await client.stats(deadline: .now + timeout)
         var groups: [String: GroupStats] = [:]
         for group in response.groups { groups[String(decoding: group.name, as: UTF8.self)] = GroupStats(group) }
         let server = response.node.map { node in StatsResponse.Node.fields.map { ($0.name, node[keyPath: $0.keyPath]) } }
-        return (groups, server)
+        let peers = response.peers.map { peer in
+            (peer.id, peer.isDown, StatsResponse.Peer.fields.map { ($0.name, peer[keyPath: $0.keyPath]) })
+        }
+        return (groups, server, peers)
     }
 
     /// Sends a PING and returns how long the PONG took.

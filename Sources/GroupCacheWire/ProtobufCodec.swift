@@ -17,6 +17,7 @@ private typealias CStatsResponse = Swiftgroupcache__Wire__StatsResponse
 private typealias CGroupStats = Swiftgroupcache__Wire__GroupStats
 private typealias CCacheStats = Swiftgroupcache__Wire__CacheStats
 private typealias CNodeStats = Swiftgroupcache__Wire__NodeStats
+private typealias CPeerStats = Swiftgroupcache__Wire__PeerStats
 
 // MARK: - Messages
 
@@ -278,10 +279,14 @@ extension StatsResponse: WireMessage {
                                 fill(cNode, from: node)
                                 message.node = cNode
                             }
-                            appendPacked(
-                                &message, to: &buffer,
-                                size: swiftgroupcache__wire__stats_response__get_packed_size,
-                                pack: swiftgroupcache__wire__stats_response__pack)
+                            withPeerStats(peers) { cPeers in
+                                message.n_peers = cPeers.count
+                                message.peers = cPeers.baseAddress
+                                appendPacked(
+                                    &message, to: &buffer,
+                                    size: swiftgroupcache__wire__stats_response__get_packed_size,
+                                    pack: swiftgroupcache__wire__stats_response__pack)
+                            }
                         }
                     }
                 }
@@ -301,7 +306,10 @@ extension StatsResponse: WireMessage {
             let groups = UnsafeBufferPointer(start: message.groups, count: message.n_groups).compactMap { pointer in
                 pointer.map { group(from: $0.pointee) }
             }
-            return StatsResponse(groups: groups, node: message.node.map { nodeStats(from: $0.pointee) })
+            let peers = UnsafeBufferPointer(start: message.peers, count: message.n_peers).compactMap { pointer in
+                pointer.map { peerStats(from: $0.pointee) }
+            }
+            return StatsResponse(groups: groups, node: message.node.map { nodeStats(from: $0.pointee) }, peers: peers)
         }
     }
 }
@@ -366,6 +374,53 @@ private func nodeStats(from message: CNodeStats) -> StatsResponse.Node {
         node[keyPath: swift] = message[keyPath: value]
     }
     return node
+}
+
+/// The peer counters' C fields with their presence flags, in ``StatsResponse/Peer/fields`` order.
+private let peerFields: [(
+    any WritableKeyPath<CPeerStats, UInt64> & Sendable, any WritableKeyPath<CPeerStats, protobuf_c_boolean> & Sendable
+)] = [
+    (\.connections, \.has_connections), (\.failures, \.has_failures), (\.trips, \.has_trips),
+    (\.probes, \.has_probes), (\.recoveries, \.has_recoveries), (\.liveness_pings, \.has_liveness_pings),
+    (\.hung_connections, \.has_hung_connections),
+]
+
+/// Lends `body` protobuf-c messages for `peers`, whose IDs are copied into one buffer of C strings.
+private func withPeerStats<Result>(
+    _ peers: [StatsResponse.Peer], _ body: (UnsafeMutableBufferPointer<UnsafeMutablePointer<CPeerStats>?>) -> Result
+) -> Result {
+    var ids: [CChar] = []
+    for peer in peers { ids.append(contentsOf: peer.id.utf8CString) }
+    return ids.withUnsafeMutableBufferPointer { ids in
+        withUnsafeTemporaryAllocation(of: CPeerStats.self, capacity: peers.count) { cPeers in
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CPeerStats>?.self, capacity: peers.count) { pointers in
+                var offset = 0
+                for (index, peer) in peers.enumerated() {
+                    let cPeer = cPeers.baseAddress! + index
+                    cPeer.initialize(to: CPeerStats())
+                    swiftgroupcache__wire__peer_stats__init(cPeer)
+                    cPeer.pointee.id = ids.baseAddress! + offset
+                    offset += peer.id.utf8.count + 1
+                    cPeer.pointee.has_down = peer.isDown ? 1 : 0
+                    cPeer.pointee.down = peer.isDown ? 1 : 0
+                    for ((_, swift), (value, has)) in zip(StatsResponse.Peer.fields, peerFields) {
+                        set(&cPeer.pointee[keyPath: value], &cPeer.pointee[keyPath: has], peer[keyPath: swift])
+                    }
+                    pointers.initializeElement(at: index, to: cPeer)
+                }
+                return body(pointers)
+            }
+        }
+    }
+}
+
+private func peerStats(from message: CPeerStats) -> StatsResponse.Peer {
+    var peer = StatsResponse.Peer(id: message.id.map { String(cString: $0) } ?? "")
+    peer.isDown = message.has_down != 0 && message.down != 0
+    for ((_, swift), (value, has)) in zip(StatsResponse.Peer.fields, peerFields) where message[keyPath: has] != 0 {
+        peer[keyPath: swift] = message[keyPath: value]
+    }
+    return peer
 }
 
 /// Sets an optional counter, marking it present only when it is not 0.

@@ -223,14 +223,52 @@ public struct StatsResponse: Hashable, Sendable {
         ]
     }
 
+    /// One peer as the sender's client sees it (field 3; swift-groupcache only): its circuit breaker and its
+    /// connections.
+    public struct Peer: Hashable, Sendable {
+        /// The peer's ring ID.
+        public var id: String
+        /// Whether the peer is marked down now.
+        public var isDown = false
+        /// Connections to it open now.
+        public var connections: UInt64 = 0
+        /// Failures counted against it: failed connects, refusals, connections that broke with requests in
+        /// flight.
+        public var failures: UInt64 = 0
+        /// Times it was marked down.
+        public var trips: UInt64 = 0
+        /// Probes sent while it was down.
+        public var probes: UInt64 = 0
+        /// Times a probe brought it back.
+        public var recoveries: UInt64 = 0
+        /// PINGs sent because it was quiet while requests waited.
+        public var livenessPings: UInt64 = 0
+        /// Connections closed because such a PING went unanswered.
+        public var hungConnections: UInt64 = 0
+
+        /// Creates zeroed counters for the peer `id`, which is up.
+        public init(id: String) {
+            self.id = id
+        }
+
+        /// Every counter with its name as `gcctl stats` prints it (the proto's field name), in field order.
+        public static let fields: [(name: String, keyPath: any WritableKeyPath<Peer, UInt64> & Sendable)] = [
+            ("connections", \.connections), ("failures", \.failures), ("trips", \.trips), ("probes", \.probes),
+            ("recoveries", \.recoveries), ("liveness_pings", \.livenessPings), ("hung_connections", \.hungConnections),
+        ]
+    }
+
     /// The groups, in the sender's order.
     public var groups: [Group]
     /// The node's own counters; `nil` from a peer that does not send them (Go).
     public var node: Node?
+    /// The sender's peers, in its order; empty from a peer that does not send them (Go).
+    public var peers: [Peer]
 
-    /// Creates a reply listing `groups`, and `node`'s counters.
-    public init(groups: [Group], node: Node? = nil) {
+    /// Creates a reply listing `groups`, `node`'s counters and `peers`.
+    public init(groups: [Group], node: Node? = nil, peers: [Peer] = []) {
         self.groups = groups
         self.node = node
+        self.peers = peers
     }
 }

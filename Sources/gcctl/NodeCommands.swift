@@ -111,13 +111,16 @@ struct RemoveCommand: AsyncParsableCommand {
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Print a node's counters, one `name value` per line: each group's, then its server's (`node.`).")
+        abstract: """
+            Print a node's counters, one `name value` per line: each group's, then its server's (`node.`), then \
+            what it sees of each peer (`peer.<id>.`: state up or down, connections, failures, trips, probes, recoveries).
+            """)
 
     @OptionGroup var options: NodeOptions
 
     func run() async throws {
         do {
-            let (groups, server) = try await options.client().report(timeout: options.duration)
+            let (groups, server, peers) = try await options.client().report(timeout: options.duration)
             for (name, stats) in groups.sorted(by: { $0.key < $1.key }) {
                 let rows: [(String, Int)] = [
                     ("gets", stats.gets), ("cache_hits", stats.cacheHits), ("peer_loads", stats.peerLoads),
@@ -131,6 +134,10 @@ struct StatsCommand: AsyncParsableCommand {
                 for (counter, value) in rows { print("\(name).\(counter) \(value)") }
             }
             for (counter, value) in server ?? [] { print("node.\(counter) \(value)") }
+            for peer in peers {
+                print("peer.\(peer.id).state \(peer.isDown ? "down" : "up")")
+                for (counter, value) in peer.counters { print("peer.\(peer.id).\(counter) \(value)") }
+            }
         } catch {
             throw Failure.exit(error, node: options.node)
         }

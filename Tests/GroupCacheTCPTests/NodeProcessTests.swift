@@ -184,6 +184,9 @@ extension Array {
         let stats = try await Self.gcctl(["stats"] + at)
         #expect(stats.status == 0 && stats.output.contains("things.gets "), "got \(stats.output)")
         #expect(stats.output.contains("node.connections ") && stats.output.contains("node.connection_objects "))
+        // Node 0 has talked to node 1 (the set and the remove reach every node): its client lists it as up.
+        let peer = "peer.http://\(nodes[1].address)"
+        #expect(stats.output.contains("\(peer).state up\n") && stats.output.contains("\(peer).trips 0\n"), "got \(stats.output)")
         let ping = try await Self.gcctl(["ping"] + at)
         #expect(ping.status == 0 && ping.output.hasPrefix("pong from \(nodes[0].address)"))
     }

@@ -26,6 +26,20 @@ import Testing
         #expect(String(decoding: try await asked.get(next).value, as: UTF8.self) == "\(next)@http://\(nodes[0].address)")
         #expect(ContinuousClock.now - again < .milliseconds(500), "a get of a down owner's key waited")
         #expect(try await asked.stats().peerErrors == 2)
+        let owner = "http://\(nodes[2].address)"
+        let down = try #require(try await asked.peerStats(owner))
+        #expect(down.isDown && down.trips == 1 && down.hungConnections == 1 && down.connections == 0)
+
+        // Running again, the owner answers a probe within a second or so, and serves its keys again.
+        nodes[2].resume()
+        var peer = down
+        for _ in 0..<100 where peer.isDown {
+            try await Task.sleep(for: .milliseconds(50))
+            peer = try #require(try await asked.peerStats(owner))
+        }
+        #expect(!peer.isDown && peer.recoveries == 1 && peer.probes >= 1, "\(peer)")
+        let back = nodes[2].ownedKey(among: nodes, prefix: "back")
+        #expect(String(decoding: try await asked.get(back).value, as: UTF8.self) == "\(back)@\(owner)")
     }
 
     /// A healthy owner whose loader takes 2 s: the asking node waits for it (the owner answers its PINGs), and

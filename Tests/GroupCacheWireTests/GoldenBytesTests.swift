@@ -89,7 +89,22 @@ import Testing
                 + " }",
             encode: { nodeSample.encoded() },
             decodesBack: { try StatsResponse.decode(from: $0) == nodeSample }),
+        Golden(
+            name: "StatsResponse with peers", message: "StatsResponse",
+            text: "peers { id: \(lit("http://10.0.0.2:8080")) down: true "
+                + StatsResponse.Peer.fields.enumerated().map { "\($1.name): \(2000 + $0)" }.joined(separator: " ")
+                + " } peers { id: \(lit("ключ:1")) }",
+            encode: { peersSample.encoded() },
+            decodesBack: { try StatsResponse.decode(from: $0) == peersSample }),
     ]
+
+    /// A down peer with every counter set, each to a different value, and an up peer with none.
+    static let peersSample: StatsResponse = {
+        var down = StatsResponse.Peer(id: "http://10.0.0.2:8080")
+        down.isDown = true
+        for (index, field) in StatsResponse.Peer.fields.enumerated() { down[keyPath: field.keyPath] = UInt64(2000 + index) }
+        return StatsResponse(groups: [], peers: [down, StatsResponse.Peer(id: "ключ:1")])
+    }()
 
     /// Every node counter set, each to a different value, so a field mapped to the wrong number fails.
     static let nodeSample: StatsResponse = {

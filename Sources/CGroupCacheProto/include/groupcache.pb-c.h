@@ -22,6 +22,7 @@ typedef struct Swiftgroupcache__Wire__RemoveRequest Swiftgroupcache__Wire__Remov
 typedef struct Swiftgroupcache__Wire__RemoveKeysRequest Swiftgroupcache__Wire__RemoveKeysRequest;
 typedef struct Swiftgroupcache__Wire__ErrorResponse Swiftgroupcache__Wire__ErrorResponse;
 typedef struct Swiftgroupcache__Wire__StatsResponse Swiftgroupcache__Wire__StatsResponse;
+typedef struct Swiftgroupcache__Wire__PeerStats Swiftgroupcache__Wire__PeerStats;
 typedef struct Swiftgroupcache__Wire__NodeStats Swiftgroupcache__Wire__NodeStats;
 typedef struct Swiftgroupcache__Wire__GroupStats Swiftgroupcache__Wire__GroupStats;
 typedef struct Swiftgroupcache__Wire__CacheStats Swiftgroupcache__Wire__CacheStats;
@@ -151,10 +152,72 @@ struct  Swiftgroupcache__Wire__StatsResponse
    * The node's own counters (swift-groupcache only; Go peers leave it out).
    */
   Swiftgroupcache__Wire__NodeStats *node;
+  /*
+   * What the node's client sees of each peer it has (swift-groupcache only).
+   */
+  size_t n_peers;
+  Swiftgroupcache__Wire__PeerStats **peers;
 };
 #define SWIFTGROUPCACHE__WIRE__STATS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__stats_response__descriptor) \
-    , 0,NULL, NULL }
+    , 0,NULL, NULL, 0,NULL }
+
+
+/*
+ * One peer as the node's client sees it: its circuit breaker and its connections. docs/RELIABILITY.md says
+ * when a peer is marked down and how it is brought back.
+ */
+struct  Swiftgroupcache__Wire__PeerStats
+{
+  ProtobufCMessage base;
+  /*
+   * The peer's ring ID.
+   */
+  char *id;
+  /*
+   * Whether the peer is marked down now.
+   */
+  protobuf_c_boolean has_down;
+  protobuf_c_boolean down;
+  /*
+   * Connections to it open now.
+   */
+  protobuf_c_boolean has_connections;
+  uint64_t connections;
+  /*
+   * Failures counted against it: failed connects, refusals, connections that broke with requests in flight.
+   */
+  protobuf_c_boolean has_failures;
+  uint64_t failures;
+  /*
+   * Times it was marked down.
+   */
+  protobuf_c_boolean has_trips;
+  uint64_t trips;
+  /*
+   * Probes sent while it was down.
+   */
+  protobuf_c_boolean has_probes;
+  uint64_t probes;
+  /*
+   * Times a probe brought it back.
+   */
+  protobuf_c_boolean has_recoveries;
+  uint64_t recoveries;
+  /*
+   * PINGs sent because it was quiet while requests waited.
+   */
+  protobuf_c_boolean has_liveness_pings;
+  uint64_t liveness_pings;
+  /*
+   * Connections closed because such a PING went unanswered.
+   */
+  protobuf_c_boolean has_hung_connections;
+  uint64_t hung_connections;
+};
+#define SWIFTGROUPCACHE__WIRE__PEER_STATS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__peer_stats__descriptor) \
+    , NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -434,6 +497,25 @@ Swiftgroupcache__Wire__StatsResponse *
 void   swiftgroupcache__wire__stats_response__free_unpacked
                      (Swiftgroupcache__Wire__StatsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Swiftgroupcache__Wire__PeerStats methods */
+void   swiftgroupcache__wire__peer_stats__init
+                     (Swiftgroupcache__Wire__PeerStats         *message);
+size_t swiftgroupcache__wire__peer_stats__get_packed_size
+                     (const Swiftgroupcache__Wire__PeerStats   *message);
+size_t swiftgroupcache__wire__peer_stats__pack
+                     (const Swiftgroupcache__Wire__PeerStats   *message,
+                      uint8_t             *out);
+size_t swiftgroupcache__wire__peer_stats__pack_to_buffer
+                     (const Swiftgroupcache__Wire__PeerStats   *message,
+                      ProtobufCBuffer     *buffer);
+Swiftgroupcache__Wire__PeerStats *
+       swiftgroupcache__wire__peer_stats__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swiftgroupcache__wire__peer_stats__free_unpacked
+                     (Swiftgroupcache__Wire__PeerStats *message,
+                      ProtobufCAllocator *allocator);
 /* Swiftgroupcache__Wire__NodeStats methods */
 void   swiftgroupcache__wire__node_stats__init
                      (Swiftgroupcache__Wire__NodeStats         *message);
@@ -514,6 +596,9 @@ typedef void (*Swiftgroupcache__Wire__ErrorResponse_Closure)
 typedef void (*Swiftgroupcache__Wire__StatsResponse_Closure)
                  (const Swiftgroupcache__Wire__StatsResponse *message,
                   void *closure_data);
+typedef void (*Swiftgroupcache__Wire__PeerStats_Closure)
+                 (const Swiftgroupcache__Wire__PeerStats *message,
+                  void *closure_data);
 typedef void (*Swiftgroupcache__Wire__NodeStats_Closure)
                  (const Swiftgroupcache__Wire__NodeStats *message,
                   void *closure_data);
@@ -536,6 +621,7 @@ extern const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_request__d
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_keys_request__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descriptor;
+extern const ProtobufCMessageDescriptor swiftgroupcache__wire__peer_stats__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__group_stats__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__cache_stats__descriptor;

@@ -125,6 +125,11 @@ struct NodeClient {
         return node
     }
 
+    /// What the node's client sees of the peer `id`; `nil` if the node does not list it.
+    func peerStats(_ id: String) async throws -> StatsResponse.Peer? {
+        try await client.stats(deadline: .now + .seconds(10)).peers.first { $0.id == id }
+    }
+
     func stats() async throws -> StatsResponse.Group {
         let stats = try await client.stats(deadline: .now + .seconds(10))
         guard let group = stats.groups.first(where: { $0.name == Array(self.group.utf8) }) else {
