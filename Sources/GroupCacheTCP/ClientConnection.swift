@@ -252,6 +252,7 @@ final class ClientConnection: Sendable {
         }
         let error = GroupCacheError(.deadlineExceeded, "peer \(peerID) did not answer in time")
         for waiter in expiry.overdue { waiter.resume(throwing: error) }
+        if closeIfWritesStalled(now: .now) { return }
         if expiry.hung {
             counters.hungConnections.add(1, ordering: .relaxed)
             close(
@@ -280,6 +281,15 @@ final class ClientConnection: Sendable {
             return closeLocked(&state, reason: "idle for \(idleTimeout)") != nil
         }
         if closed { writer.close() }
+    }
+
+    /// Closes the connection if its queued requests have not moved for the write timeout; checked whenever the
+    /// deadline timer fires and by the pool's sweep. Returns whether it closed.
+    @discardableResult
+    func closeIfWritesStalled(now: ContinuousClock.Instant) -> Bool {
+        guard let since = writer.stalledSince, now - since >= options.writeTimeout else { return false }
+        close(reason: "the peer read none of its requests for \(options.writeTimeout)", failure: .broke)
+        return true
     }
 
     /// Closes the connection; every caller still waiting gets `peerUnavailable` with `reason`.

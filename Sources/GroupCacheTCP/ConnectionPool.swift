@@ -47,7 +47,8 @@ final class ConnectionPool: Sendable {
             failuresToTrip: options.failuresBeforeDown, probeInterval: options.probeInterval,
             dialBackoff: options.reconnectBackoff)
         self.state = Mutex(Locked(health: PeerHealth(settings: settings)))
-        let sweep = DeadlineTimer.transport.schedule(every: max(options.idleTimeout / 4, .milliseconds(5))) {
+        let sweepInterval = min(options.idleTimeout / 4, options.writeTimeout / 2)
+        let sweep = DeadlineTimer.transport.schedule(every: max(sweepInterval, .milliseconds(5))) {
             [weak self] in self?.closeIdleConnections()
         }
         state.withLock { $0.sweep = sweep }
@@ -246,7 +247,7 @@ final class ConnectionPool: Sendable {
 
     private func closeIdleConnections() {
         let now = ContinuousClock.now
-        for connection in state.withLock({ $0.connections }) {
+        for connection in state.withLock({ $0.connections }) where !connection.closeIfWritesStalled(now: now) {
             connection.closeIfIdle(for: options.idleTimeout, now: now)
         }
     }

@@ -122,11 +122,33 @@ final class Socket: Sendable {
         guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { throw SocketError("fcntl(O_NONBLOCK)") }
     }
 
+    /// TCP keepalive on every connection: after 30 s without traffic the kernel probes every 10 s, and drops
+    /// the connection after 3 unanswered probes, so an idle connection to a host that vanished (no RST ever
+    /// comes) is found within about a minute, before a request waits on it.
+    static let keepalive = (idleSeconds: Int32(30), intervalSeconds: Int32(10), probes: Int32(3))
+
     private func configureConnection() throws(SocketError) {
         try setNonblocking()
-        var one: Int32 = 1
         // Frames are written whole; Nagle would hold a small reply back for the peer's delayed ack.
-        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        setOption(SOL_SOCKET, SO_KEEPALIVE, 1)
+        setOption(Int32(IPPROTO_TCP), TCP_KEEPIDLE, Self.keepalive.idleSeconds)
+        setOption(Int32(IPPROTO_TCP), TCP_KEEPINTVL, Self.keepalive.intervalSeconds)
+        setOption(Int32(IPPROTO_TCP), TCP_KEEPCNT, Self.keepalive.probes)
+    }
+
+    /// Sets an integer socket option; a failure leaves the default, which is safe for each option used here.
+    private func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {
+        var value = value
+        _ = setsockopt(descriptor, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// An integer socket option's value, for tests.
+    func option(_ level: Int32, _ name: Int32) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(descriptor, level, name, &value, &length)
+        return value
     }
 
     private func awaitConnection(timeout: Duration, target: String) throws(SocketError) {

@@ -17,6 +17,9 @@ public struct TCPClientOptions: Sendable {
     /// peer is down its connections are closed and requests to it fail at once, so gets of its keys load
     /// locally without waiting.
     public var failuresBeforeDown: Int
+    /// A connection whose queued requests have not moved for this long (default 10 s) is closed: a peer that
+    /// stops reading cannot hold this node's requests in memory. Its callers fail over to the local loader.
+    public var writeTimeout: Duration
     /// How often a down peer is probed with a new connection and a PING (default 1 s); the first answer brings
     /// it back.
     public var probeInterval: Duration
@@ -39,7 +42,7 @@ public struct TCPClientOptions: Sendable {
         connectTimeout: Duration = .seconds(1), reconnectBackoff: Duration = .milliseconds(500),
         idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits(),
         pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .milliseconds(500),
-        failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1)
+        failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1), writeTimeout: Duration = .seconds(10)
     ) {
         precondition(maxConnectionsPerPeer > 0, "a peer needs at least one connection")
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
@@ -52,5 +55,6 @@ public struct TCPClientOptions: Sendable {
         self.pingTimeout = pingTimeout
         self.failuresBeforeDown = failuresBeforeDown
         self.probeInterval = probeInterval
+        self.writeTimeout = writeTimeout
     }
 }

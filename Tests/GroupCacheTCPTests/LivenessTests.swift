@@ -5,6 +5,10 @@ import Synchronization
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A hung peer told apart from a slow load, over real sockets: the client pings a connection whose peer has
 /// gone quiet while requests wait.
 @Suite(.serialized) struct LivenessTests {
@@ -81,6 +85,52 @@ import Testing
         #expect(!pool.health.isDown, "no probe brought the peer back in 2 s")
         #expect(pool.health.recoveries == 1 && pool.health.probes >= 1)
         #expect(try await node.group.get(keys[2]).string == "from the peer")
+        await node.server.shutdown()
+    }
+
+    /// A peer that never reads (a listener that never accepts, so the kernel's buffers fill): the queued SET
+    /// does not move, and the connection is closed at the write timeout, well before the caller's deadline.
+    @Test func aPeerThatReadsNothingHitsTheWriteTimeout() async throws {
+        let (listener, port) = try Socket.listen(host: "127.0.0.1", port: 0, backlog: 4)
+        defer { withExtendedLifetime(listener) {} }
+        let options = TCPClientOptions(pingAfter: .seconds(60), writeTimeout: .milliseconds(200))
+        let client = try TCPPeerClient(peer: Peer(id: "deaf", address: "127.0.0.1:\(port)"), options: options)
+        let value = CacheValue([UInt8](repeating: 7, count: 32 << 20))
+        let started = ContinuousClock.now
+        await #expect { try await client.set(group: "g", key: "k", value: value, deadline: .now + .seconds(30)) } throws: {
+            ($0 as? GroupCacheError)?.code == .peerUnavailable && "\($0)".contains("read none of its requests")
+        }
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(10), "the stalled write was given up after \(took)")
+        #expect(client.pool.health.failures == 1)
+    }
+
+    @Test func connectionsUseKeepalive() throws {
+        let (listener, port) = try Socket.listen(host: "127.0.0.1", port: 0)
+        defer { withExtendedLifetime(listener) {} }
+        let socket = try Socket.connect(host: "127.0.0.1", port: port, timeout: .seconds(1))
+        #expect(socket.option(SOL_SOCKET, SO_KEEPALIVE) == 1)
+        #expect(socket.option(Int32(IPPROTO_TCP), TCP_KEEPIDLE) == Socket.keepalive.idleSeconds)
+        #expect(socket.option(Int32(IPPROTO_TCP), TCP_KEEPINTVL) == Socket.keepalive.intervalSeconds)
+        #expect(socket.option(Int32(IPPROTO_TCP), TCP_KEEPCNT) == Socket.keepalive.probes)
+    }
+
+    /// A server at its connection cap refuses with ERROR id 0: the client backs off instead of dialling once
+    /// per request, and a few refusals mark the peer down.
+    @Test func aRefusalBacksDialsOff() async throws {
+        let node = try ServedNode(options: TCPServerOptions(maxConnections: 1))
+        let holder = try node.connect()
+        try holder.send([Frame(kind: .ping, id: 1)])
+        #expect(try await holder.nextFrame() == Frame(kind: .pong, id: 1))
+        let client = try TCPPeerClient(peer: Peer(id: "full", address: "127.0.0.1:\(node.port)"), options: TCPClientOptions())
+        for _ in 0..<20 {
+            await #expect { try await client.get(group: "things", key: "k", deadline: .now + .seconds(5)) } throws: {
+                ($0 as? GroupCacheError)?.code == .peerUnavailable
+            }
+        }
+        let refused = node.server.counters.count(of: .connectionLimit)
+        #expect(refused == 1, "20 gets within the backoff dialled \(refused) times")
+        #expect(client.pool.health.failures == 1)
         await node.server.shutdown()
     }
 }
