@@ -796,7 +796,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_keys_request__des
   (ProtobufCMessageInit) swiftgroupcache__wire__remove_keys_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftgroupcache__wire__error_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__error_response__field_descriptors[3] =
 {
   {
     "code",
@@ -822,15 +822,28 @@ static const ProtobufCFieldDescriptor swiftgroupcache__wire__error_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "failed_peers",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Swiftgroupcache__Wire__ErrorResponse, n_failed_peers),
+    offsetof(Swiftgroupcache__Wire__ErrorResponse, failed_peers),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftgroupcache__wire__error_response__field_indices_by_name[] = {
   0,   /* field[0] = code */
+  2,   /* field[2] = failed_peers */
   1,   /* field[1] = message */
 };
 static const ProtobufCIntRange swiftgroupcache__wire__error_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descriptor =
 {
@@ -840,7 +853,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descript
   "Swiftgroupcache__Wire__ErrorResponse",
   "swiftgroupcache.wire",
   sizeof(Swiftgroupcache__Wire__ErrorResponse),
-  2,
+  3,
   swiftgroupcache__wire__error_response__field_descriptors,
   swiftgroupcache__wire__error_response__field_indices_by_name,
   1,  swiftgroupcache__wire__error_response__number_ranges,

@@ -18,13 +18,19 @@ extension Group {
         guard let owner = peers?.owner(of: key) else {
             return try await loadHere(key, deadline: deadline, isPeerRequest: false)
         }
-        return try await load(
-            key, deadline: deadline, isPeerRequest: false, in: remoteFlights,
-            attempt: { deadline in try await self.fetchOnce(key, from: owner, deadline: deadline) }
-        ) { loadDeadline, failedFetch in
-            // After a failed fetch, straight to the local loader: asking the peer again would wait again.
-            if let failedFetch { return try await self.fallBack(key, from: owner, after: failedFetch, loadDeadline: loadDeadline) }
-            return try await self.fetch(key, from: owner, loadDeadline: loadDeadline)
+        do {
+            return try await load(
+                key, deadline: deadline, isPeerRequest: false, in: remoteFlights,
+                attempt: { deadline in try await self.fetchOnce(key, from: owner, deadline: deadline) }
+            ) { loadDeadline, failedFetch in
+                // After a failed fetch, straight to the local loader: asking the peer again would wait again.
+                if let failedFetch { return try await self.fallBack(key, from: owner, after: failedFetch, loadDeadline: loadDeadline) }
+                return try await self.fetch(key, from: owner, loadDeadline: loadDeadline)
+            }
+        } catch let error as GroupCacheError where error.code == .deadlineExceeded && error.peerID == nil {
+            // The caller's time ran out while the owner loaded: a healthy owner answers the liveness checks, so
+            // the wait is the owner's.
+            throw GroupCacheError(.deadlineExceeded, "\(error.message) waiting for its owner \(owner.id)", peerID: owner.id)
         }
     }
 
@@ -108,9 +114,14 @@ extension Group {
     /// Asks `owner` for `key` once, by `deadline` capped by the peer timeout.
     private func fetchOnce(_ key: CacheKey, from owner: any PeerClient, deadline: ContinuousClock.Instant) async throws -> Loaded {
         let deadline = options.peerTimeout.map { min(deadline, .now + $0) } ?? deadline
-        let value = try await owner.get(group: name, key: key, deadline: deadline)
+        let value: CacheValue
+        do {
+            value = try await owner.get(group: name, key: key, deadline: deadline)
+        } catch let error as GroupCacheError {
+            throw error.naming(owner.id)
+        }
         if value.isExpired(at: clock.now()) {
-            throw GroupCacheError(.peerProtocol, "peer \(owner.id) sent \(key) already expired")
+            throw GroupCacheError(.peerProtocol, "peer \(owner.id) sent \(key) already expired", peerID: owner.id)
         }
         counters.peerLoads.increment()
         return Loaded(value: value, tier: options.hotCache ? .hot : nil)
@@ -123,7 +134,7 @@ extension Group {
     ) async throws -> Loaded {
         counters.peerErrors.increment()
         guard ContinuousClock.now < loadDeadline else {
-            throw GroupCacheError(.deadlineExceeded, "get of \(key) from peer \(owner.id) timed out: \(error)")
+            throw GroupCacheError(.deadlineExceeded, "get of \(key) from peer \(owner.id) timed out: \(error)", peerID: owner.id)
         }
         return try await runLoader(key, loadDeadline: loadDeadline, isPeerRequest: false)
     }

@@ -48,12 +48,23 @@ public struct GroupCacheError: Error, Hashable, Sendable {
     public let message: String
     /// For ``Code/peersFailed``: every peer that failed, with its error; empty otherwise.
     public let failures: [PeerFailure]
+    /// The ID of the peer whose failure this is, when a peer failed rather than this node: the one that could
+    /// not be reached or did not answer in time, or the owner whose loader failed. `nil` for this node's own
+    /// failures (its loader, its limits).
+    public let peerID: String?
 
-    /// Creates an error.
-    public init(_ code: Code, _ message: String, failures: [PeerFailure] = []) {
+    /// Creates an error, of the peer `peerID` when a peer failed.
+    public init(_ code: Code, _ message: String, failures: [PeerFailure] = [], peerID: String? = nil) {
         self.code = code
         self.message = message
         self.failures = failures
+        self.peerID = peerID
+    }
+
+    /// This error, naming `peerID` as the peer that failed unless it names one already.
+    public func naming(_ peerID: String) -> GroupCacheError {
+        guard self.peerID == nil else { return self }
+        return GroupCacheError(code, message, failures: failures, peerID: peerID)
     }
 
     /// The error a loader throws to say that `key` does not exist. It reaches every waiting caller and is never

@@ -250,7 +250,7 @@ final class ClientConnection: Sendable {
             if let next = expiry.next, !expiry.hung { arm(&state, at: next) }
             return expiry
         }
-        let error = GroupCacheError(.deadlineExceeded, "peer \(peerID) did not answer in time")
+        let error = GroupCacheError(.deadlineExceeded, "peer \(peerID) did not answer in time", peerID: peerID)
         for waiter in expiry.overdue { waiter.resume(throwing: error) }
         if closeIfWritesStalled(now: .now) { return }
         if expiry.hung {
@@ -303,7 +303,7 @@ final class ClientConnection: Sendable {
         guard let waiters = state.withLock({ closeLocked(&$0, reason: reason) }) else { return }
         writer.close()
         if let failure, failure != .broke || !waiters.isEmpty { events(self, .failed(reason: reason, failure)) }
-        let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)")
+        let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)", peerID: peerID)
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 

@@ -104,7 +104,7 @@ final class ConnectionPool: Sendable {
                 break
             }
         }
-        throw GroupCacheError(.peerUnavailable, "peer \(peerID): connections keep closing")
+        throw GroupCacheError(.peerUnavailable, "peer \(peerID): connections keep closing", peerID: peerID)
     }
 
     /// Picks the open connection with the fewest requests in flight, or opens one when every connection is busy
@@ -117,7 +117,7 @@ final class ConnectionPool: Sendable {
                 if state.health.isDown {
                     return .fail(GroupCacheError(
                         .peerUnavailable,
-                        "peer \(peerID) is marked down until a probe is answered: \(state.health.lastFailure)"))
+                        "peer \(peerID) is marked down until a probe is answered: \(state.health.lastFailure)", peerID: peerID))
                 }
                 state.connections.removeAll { $0.isClosed }
                 let best = state.connections.min { $0.inFlight < $1.inFlight }
@@ -132,7 +132,8 @@ final class ConnectionPool: Sendable {
                     return .dial
                 }
                 if state.connecting > 0 { return .wait }
-                return .fail(GroupCacheError(.peerUnavailable, "peer \(peerID) is unreachable: \(state.health.lastFailure)"))
+                return .fail(GroupCacheError(
+                    .peerUnavailable, "peer \(peerID) is unreachable: \(state.health.lastFailure)", peerID: peerID))
             }
             switch choice {
             case .use(let connection):
@@ -170,7 +171,7 @@ final class ConnectionPool: Sendable {
         case .failure(let error):
             let message = "peer \(peerID) at \(host):\(port): \(error)"
             failed(message, .refused)
-            throw GroupCacheError(.peerUnavailable, message)
+            throw GroupCacheError(.peerUnavailable, message, peerID: peerID)
         }
     }
 

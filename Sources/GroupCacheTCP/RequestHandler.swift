@@ -137,8 +137,11 @@ struct RequestHandler: Sendable {
         Frame.encode(kind: .getReply, id: id, message: response, to: &buffer)
     }
 
-    private func appendError(_ code: ErrorCode, _ message: String, id: UInt32, to buffer: inout [UInt8]) {
-        Frame.encode(kind: .error, id: id, message: ErrorResponse(code: code, message: message), to: &buffer)
+    private func appendError(
+        _ code: ErrorCode, _ message: String, failedPeers: [String] = [], id: UInt32, to buffer: inout [UInt8]
+    ) {
+        let response = ErrorResponse(code: code, message: message, failedPeers: failedPeers)
+        Frame.encode(kind: .error, id: id, message: response, to: &buffer)
     }
 
     /// Appends the ERROR frame for an engine or loader error (mapped by ``ErrorCode/init(_:)``).
@@ -147,7 +150,10 @@ struct RequestHandler: Sendable {
             appendError(.loadFailed, "\(error)", id: id, to: &buffer)
             return
         }
-        appendError(ErrorCode(error.code), error.message, id: id, to: &buffer)
+        // The peers that failed go with it, so that the caller can tell them from this node.
+        let failedPeers = error.failures.isEmpty ? error.peerID.map { [$0] } ?? [] : error.failures.map(\.peerID)
+        let message = error.failures.isEmpty ? error.message : "\(error.message) (\(error.failures.map(\.description).joined(separator: "; ")))"
+        appendError(ErrorCode(error.code), message, failedPeers: failedPeers, id: id, to: &buffer)
     }
 
     private func statsResponse() -> StatsResponse {

@@ -35,7 +35,7 @@ final class TCPPeerClient: PeerClient {
         case .success(let response):
             return CacheValue(response.value, expiryNanoseconds: response.expire)
         case .failure(let error):
-            throw GroupCacheError(.peerProtocol, "peer \(id) sent a GET_REPLY that does not decode: \(error)")
+            throw GroupCacheError(.peerProtocol, "peer \(id) sent a GET_REPLY that does not decode: \(error)", peerID: id)
         }
     }
 
@@ -121,12 +121,14 @@ final class TCPPeerClient: PeerClient {
 
     private func error(from reply: Frame) -> GroupCacheError {
         guard let response = try? ErrorResponse.decode(from: reply.payload) else {
-            return GroupCacheError(.peerProtocol, "peer \(id) sent an ERROR that does not decode")
+            return GroupCacheError(.peerProtocol, "peer \(id) sent an ERROR that does not decode", peerID: id)
         }
-        return GroupCacheError(GroupCacheError.Code(response.code), "peer \(id): \(response.message)")
+        // The peer answered: the failure is its own (no peer named), or that of the peers it names.
+        return GroupCacheError(
+            GroupCacheError.Code(response.code), "peer \(id): \(response.message)", peerID: response.failedPeers.first)
     }
 
     private func unexpected(_ reply: Reply, for kind: FrameKind) -> GroupCacheError {
-        GroupCacheError(.peerProtocol, "peer \(id) answered \(kind) with \(reply.kind)")
+        GroupCacheError(.peerProtocol, "peer \(id) answered \(kind) with \(reply.kind)", peerID: id)
     }
 }

@@ -204,21 +204,38 @@ extension RemoveKeysRequest: WireMessage {
 }
 
 extension ErrorResponse: WireMessage {
-    /// Appends the protobuf encoding (fields 1 code, 2 message) to `buffer`, with the message cut to
-    /// ``maxMessageBytes`` on a character boundary and at its first NUL character.
+    /// Appends the protobuf encoding (fields 1 code, 2 message, 3 failed peers) to `buffer`, with the message cut
+    /// to ``maxMessageBytes`` on a character boundary and at its first NUL character, and the peers to those that
+    /// fit in ``maxFailedPeerBytes``.
     public func encode(to buffer: inout [UInt8]) {
+        // The message and the peer IDs go into one buffer of C strings, which one closure lends to protobuf-c.
         var text = Self.sendableMessage(message).map { CChar(bitPattern: $0) }
         text.append(0)
+        var offsets: [Int] = []
+        var peerBytes = 0
+        for peer in failedPeers {
+            let id = Array(peer.utf8CString.prefix { $0 != 0 })
+            peerBytes += id.count
+            guard peerBytes <= Self.maxFailedPeerBytes else { break }
+            offsets.append(text.count)
+            text.append(contentsOf: id)
+            text.append(0)
+        }
         text.withUnsafeMutableBufferPointer { text in
-            var message = CErrorResponse()
-            swiftgroupcache__wire__error_response__init(&message)
-            message.has_code = 1
-            message.code = code.rawValue
-            message.message = text.baseAddress
-            appendPacked(
-                &message, to: &buffer,
-                size: swiftgroupcache__wire__error_response__get_packed_size,
-                pack: swiftgroupcache__wire__error_response__pack)
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<CChar>?.self, capacity: offsets.count) { peers in
+                for (index, offset) in offsets.enumerated() { peers.initializeElement(at: index, to: text.baseAddress! + offset) }
+                var message = CErrorResponse()
+                swiftgroupcache__wire__error_response__init(&message)
+                message.has_code = 1
+                message.code = code.rawValue
+                message.message = text.baseAddress
+                message.n_failed_peers = offsets.count
+                message.failed_peers = peers.baseAddress
+                appendPacked(
+                    &message, to: &buffer,
+                    size: swiftgroupcache__wire__error_response__get_packed_size,
+                    pack: swiftgroupcache__wire__error_response__pack)
+            }
         }
     }
 
@@ -234,7 +251,10 @@ extension ErrorResponse: WireMessage {
         ) { message in
             ErrorResponse(
                 code: ErrorCode(rawValue: message.has_code != 0 ? message.code : 0),
-                message: message.message.map { String(cString: $0) } ?? "")
+                message: message.message.map { String(cString: $0) } ?? "",
+                failedPeers: UnsafeBufferPointer(start: message.failed_peers, count: message.n_failed_peers).compactMap {
+                    $0.map { String(cString: $0) }
+                })
         }
     }
 }

@@ -113,11 +113,19 @@ public struct ErrorResponse: Hashable, Sendable {
     public var code: ErrorCode
     /// What happened, for people. Encoding cuts it to ``maxMessageBytes`` and at its first NUL character.
     public var message: String
+    /// The peers whose failure this is, when it is not the sender's own (field 3, swift-groupcache only): the
+    /// owner that failed a get, the peers a set or remove could not reach. Encoding keeps the first IDs that fit
+    /// in ``maxFailedPeerBytes``.
+    public var failedPeers: [String]
+
+    /// The most bytes of peer IDs an error carries.
+    public static let maxFailedPeerBytes = 2048
 
     /// Creates an error reply.
-    public init(code: ErrorCode, message: String) {
+    public init(code: ErrorCode, message: String, failedPeers: [String] = []) {
         self.code = code
         self.message = message
+        self.failedPeers = failedPeers
     }
 }
 

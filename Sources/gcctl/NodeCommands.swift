@@ -27,19 +27,27 @@ struct NodeOptions: ParsableArguments {
 
 /// How gcctl ends a failed request: one line on standard error, and an exit code a script can test.
 ///
-/// Exit codes: 1 the key does not exist, 2 the node is unreachable (down, refused, timed out), 3 any other
-/// failure (the loader failed, no such group, a protocol error).
+/// Exit codes: 1 the key does not exist; 2 the node asked is unreachable (down, refused, or it did not answer
+/// in time); 3 the node answered with a failure of its own (its loader failed, no such group, a limit); 4 the
+/// node answered, but a peer failed: the key's owner for a get, a peer a set or remove could not reach.
 enum Failure {
-    static func exit(_ error: any Error, node: String) -> ExitCode {
+    static let exitCodes = "Exit code 1: no such key; 2: the node asked is unreachable; 3: the node answered with "
+        + "a failure of its own; 4: the node answered, but the owner or another peer failed."
+
+    /// Prints the message for `error` from `node`, naming a peer that failed as `role` ("owner" for a get),
+    /// and returns the exit code.
+    static func exit(_ error: any Error, node: String, role: String = "peer") -> ExitCode {
         let message: String
         let code: Int32
         switch error {
         case let error as GroupCacheError where error.code == .notFound:
             (message, code) = ("not found: \(error.message)", 1)
-        case let error as GroupCacheError where error.code == .peerUnavailable || error.code == .deadlineExceeded:
+        case let error as GroupCacheError where error.peerID == node:
             (message, code) = ("node \(node) is unreachable: \(error.message)", 2)
+        case let error as GroupCacheError where error.peerID != nil:
+            (message, code) = ("node \(node) answered, but the \(role) \(error.peerID!) failed: \(error.message)", 4)
         case let error as GroupCacheError:
-            (message, code) = ("\(error.code): \(error.message)", 3)
+            (message, code) = ("node \(node) answered: \(error.code): \(error.message)", 3)
         default:
             (message, code) = ("\(error)", 3)
         }
@@ -52,8 +60,7 @@ enum Failure {
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Print the value of a key (loading it through the cluster if needed).",
-        discussion: "Prints the value, then its expiry on a second line if it has one. Exit code 1: no such key; "
-            + "2: the node is unreachable; 3: any other failure.")
+        discussion: "Prints the value, then its expiry on a second line if it has one. " + Failure.exitCodes)
 
     @OptionGroup var options: NodeOptions
     @Argument(help: "The key.") var key: String
@@ -64,7 +71,7 @@ struct GetCommand: AsyncParsableCommand {
             print(value.string)
             if let expiry = value.expiresAt { print("expires \(expiry.formatted(.iso8601))") }
         } catch {
-            throw Failure.exit(error, node: options.node)
+            throw Failure.exit(error, node: options.node, role: "owner")
         }
     }
 }
@@ -72,7 +79,8 @@ struct GetCommand: AsyncParsableCommand {
 /// `gcctl set`: store a value on every node.
 struct SetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "set", abstract: "Store a value under a key on every node, its owner first.")
+        commandName: "set", abstract: "Store a value under a key on every node, its owner first.",
+        discussion: Failure.exitCodes)
 
     @OptionGroup var options: NodeOptions
     @Option(help: "Seconds until the value expires; none if absent.") var ttl: Double?
@@ -93,7 +101,8 @@ struct SetCommand: AsyncParsableCommand {
 /// `gcctl remove`: remove a key from every node.
 struct RemoveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "remove", abstract: "Remove a key from every node, its owner first.")
+        commandName: "remove", abstract: "Remove a key from every node, its owner first.",
+        discussion: Failure.exitCodes)
 
     @OptionGroup var options: NodeOptions
     @Argument(help: "The key.") var key: String

@@ -246,6 +246,7 @@ extension Array {
         let node = try await NodeProcess.start()
         let run = try await Self.gcctl(["get", "k", "--node", node.address, "--group", "nope"])
         #expect(run.status == 3)
+        #expect(run.errors.hasPrefix("gcctl: node \(node.address) answered: noSuchGroup"), "got \(run.errors)")
         #expect(run.errors.contains("no group named nope"), "got \(run.errors)")
     }
 }

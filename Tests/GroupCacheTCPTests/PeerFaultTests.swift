@@ -54,4 +54,16 @@ import Testing
         #expect(stats.map(\.localLoads) == [0, 1, 0])
         #expect(stats.map(\.peerErrors) == [0, 0, 0])
     }
+
+    /// gcctl names each node as what it is: the node it asked answered, but the key's owner failed (here its
+    /// loader outlasts the asked node's 5 s): exit code 4, not "unreachable".
+    @Test func gcctlTellsAFailedOwnerFromAnUnreachableNode() async throws {
+        let asked = try await NodeProcess.start()
+        let owner = try await NodeProcess.start(arguments: ["--load-delay-ms", "6000"])
+        for node in [asked, owner] { try node.setPeers([asked.address, owner.address]) }
+        let key = owner.ownedKey(among: [asked, owner])
+        let run = try await GroupCacheControlTests.gcctl(["get", key, "--node", asked.address])
+        #expect(run.status == 4, "got \(run.status): \(run.errors)")
+        #expect(run.errors.hasPrefix("gcctl: node \(asked.address) answered, but the owner http://\(owner.address) failed"), "got \(run.errors)")
+    }
 }

@@ -227,6 +227,9 @@ struct Cluster {
         } throws: { ($0 as? GroupCacheError)?.code == .notFound }
         #expect(cluster.source.loadCount == 1)
         #expect(cluster.totalPeerErrors == 0)
+        // A key this node owns fails here, naming no peer.
+        let own = cluster.key(ownedBy: 0, prefix: "missing")
+        await #expect { _ = try await cluster.nodes[0].group.get(own) } throws: { ($0 as? GroupCacheError)?.peerID == nil }
     }
 
     /// The owner's load runs past its load timeout: the caller gets loadFailed and does not load the key itself,
@@ -238,6 +241,7 @@ struct Cluster {
         let error = await #expect(throws: GroupCacheError.self) { try await cluster.nodes[0].group.get(key) }
         #expect(error?.code == .loadFailed, "got \(String(describing: error))")
         #expect(error?.message.contains("load timeout") == true, "got \(String(describing: error))")
+        #expect(error?.peerID == cluster.nodes[1].peer.id, "the error names the owner that failed")
         #expect(cluster.source.loadCount == 1)
         #expect(cluster.totalPeerErrors == 0)
         never.open()

@@ -72,6 +72,11 @@ import Testing
                 try ErrorResponse.decode(from: $0) == ErrorResponse(code: .loadFailed, message: "load timed out after 30 s: ключ")
             }),
         Golden(
+            name: "ErrorResponse naming the peers that failed", message: "ErrorResponse",
+            text: "code: 6 message: \(lit("owner failed")) failed_peers: \(lit("http://10.0.0.2:8080")) failed_peers: \(lit("ключ:1"))",
+            encode: { failedPeersSample.encoded() },
+            decodesBack: { try ErrorResponse.decode(from: $0) == failedPeersSample }),
+        Golden(
             name: "StatsResponse", message: "StatsResponse",
             text: """
                 groups { name: \(lit("users")) gets: 9 cache_hits: 8 peer_loads: 7 peer_errors: 6 loads: 5 \
@@ -97,6 +102,8 @@ import Testing
             encode: { peersSample.encoded() },
             decodesBack: { try StatsResponse.decode(from: $0) == peersSample }),
     ]
+
+    static let failedPeersSample = ErrorResponse(code: .unavailable, message: "owner failed", failedPeers: ["http://10.0.0.2:8080", "ключ:1"])
 
     /// A down peer with every counter set, each to a different value, and an up peer with none.
     static let peersSample: StatsResponse = {

@@ -221,6 +221,18 @@ import Testing
         #expect(try ErrorResponse.decode(from: unknownCode.encoded()) == unknownCode)
     }
 
+    /// A remove that failed at hundreds of peers still fits an ERROR frame: the IDs that do not fit in 2 KiB
+    /// are left out, the first ones kept in order.
+    @Test func failedPeersAreCutTo2KiB() throws {
+        let peers = (0..<300).map { "http://10.0.\($0 / 256).\($0 % 256):8080" }
+        let encoded = ErrorResponse(code: .unavailable, message: "remove failed", failedPeers: peers).encoded()
+        let got = try ErrorResponse.decode(from: encoded)
+        let kept = got.failedPeers.reduce(0) { $0 + $1.utf8.count }
+        #expect(!got.failedPeers.isEmpty && got.failedPeers == Array(peers.prefix(got.failedPeers.count)))
+        #expect(kept <= ErrorResponse.maxFailedPeerBytes && kept + peers[got.failedPeers.count].utf8.count > ErrorResponse.maxFailedPeerBytes)
+        #expect(encoded.count <= FrameLimits().maxPayloadBytes(for: .error))
+    }
+
     @Test func errorMessagesAreCutToOneKiBOnACharacterBoundary() throws {
         let cases: [(message: String, want: String)] = [
             (String(repeating: "x", count: 1024), String(repeating: "x", count: 1024)),

@@ -134,10 +134,16 @@ struct  Swiftgroupcache__Wire__ErrorResponse
    * For people; at most 1 KiB.
    */
   char *message;
+  /*
+   * The peers whose failure this is, when it is not the sender's own: the owner that failed a get, the peers
+   * a set or remove could not reach (swift-groupcache only; at most 2 KiB of IDs, the rest left out).
+   */
+  size_t n_failed_peers;
+  char **failed_peers;
 };
 #define SWIFTGROUPCACHE__WIRE__ERROR_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__error_response__descriptor) \
-    , 0, 0, NULL }
+    , 0, 0, NULL, 0,NULL }
 
 
 /*
