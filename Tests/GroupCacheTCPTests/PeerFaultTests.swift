@@ -1,5 +1,8 @@
 import Foundation
+import GroupCache
+@testable import GroupCacheTCP
 import GroupCacheWire
+import Synchronization
 import TestSupport
 import Testing
 
@@ -13,7 +16,7 @@ import Testing
         let key = nodes[2].ownedKey(among: nodes)
         // A first get opens node 0's connection to the owner, so the hang catches a connection in use.
         _ = try await asked.get(nodes[2].ownedKey(among: nodes, prefix: "warm"))
-        nodes[2].suspend()
+        try nodes[2].suspend()
         defer { nodes[2].resume() }
         let started = ContinuousClock.now
         let value = String(decoding: try await asked.get(key, timeout: .seconds(10)).value, as: UTF8.self)
@@ -65,5 +68,91 @@ import Testing
         let run = try await GroupCacheControlTests.gcctl(["get", key, "--node", asked.address])
         #expect(run.status == 4, "got \(run.status): \(run.errors)")
         #expect(run.errors.hasPrefix("gcctl: node \(asked.address) answered, but the owner http://\(owner.address) failed"), "got \(run.errors)")
+    }
+}
+
+/// A peer restarted over and over while requests to it and to another peer are in flight: every frame reaches
+/// the socket it was written for (a descriptor closed twice, or closed while a writer still flushes, could hand
+/// a reused number, and with it a frame, to another connection).
+@Suite(.serialized) struct PeerRestartTests {
+    @Test func framesReachTheirOwnPeerWhileOneRestartsEvery200ms() async throws {
+        let stable = try await NodeProcess.start()
+        let restarting = Restarting(try await NodeProcess.start())
+        let address = restarting.address
+        // Failures here are the point: keep the breaker from taking the restarting peer out.
+        let options = TCPClientOptions(reconnectBackoff: .milliseconds(5), failuresBeforeDown: .max)
+        let toRestarting = try TCPPeerClient(peer: Peer(id: address, address: address), options: options)
+        let toStable = try TCPPeerClient(peer: Peer(id: stable.address, address: stable.address), options: options)
+        let stableID = "http://\(stable.address)"
+        let (sets, gets, wrong) = (Counter(), Counter(), Wrong())
+        let end = ContinuousClock.now + .seconds(3)
+
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                while ContinuousClock.now < end {
+                    try await Task.sleep(for: .milliseconds(200))
+                    try await offThePool { try restarting.restart() }
+                }
+            }
+            for task in 0..<64 {
+                tasks.addTask {
+                    var round = 0
+                    while ContinuousClock.now < end {
+                        round += 1
+                        let key = CacheKey("restarting-\(task)-\(round)")
+                        let value = CacheValue("for \(address)")
+                        if (try? await toRestarting.set(group: "things", key: key, value: value, deadline: .now + .seconds(1))) != nil {
+                            sets.increment()
+                        }
+                    }
+                }
+                tasks.addTask {
+                    var round = 0
+                    while ContinuousClock.now < end {
+                        round += 1
+                        let key = CacheKey("stable-\(task)-\(round % 50)")
+                        let value = try await toStable.get(group: "things", key: key, deadline: .now + .seconds(5)).string
+                        if value != "\(key)@\(stableID)" { wrong.add("GET \(key) → \(value)") }
+                        gets.increment()
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        #expect(wrong.all.isEmpty, "replies from the wrong peer: \(wrong.all.prefix(5))")
+        #expect(sets.value > 100 && gets.value > 100, "too few requests to tell: \(sets.value) SETs, \(gets.value) GETs")
+        // No SET meant for the restarting peer landed on the stable one: each of its keys loads afresh there.
+        for task in 0..<64 {
+            let key = CacheKey("restarting-\(task)-1")
+            let value = try await toStable.get(group: "things", key: key, deadline: .now + .seconds(5)).string
+            #expect(value == "\(key)@\(stableID)", "the stable peer holds a SET meant for the other: \(value)")
+        }
+        // Every item at the stable peer is one it loaded itself: a SET that strayed there would be one more.
+        let stats = try await NodeClient(stable).stats()
+        #expect(stats.mainCache.items + stats.mainCache.evictions == stats.localLoads, "\(stats)")
+    }
+
+    /// The node being restarted, on the same address each time.
+    final class Restarting: Sendable {
+        let address: String
+        private let node: Mutex<NodeProcess>
+
+        init(_ node: NodeProcess) {
+            address = node.address
+            self.node = Mutex(node)
+        }
+
+        func restart() throws {
+            try node.withLock { node in
+                node.kill()
+                node = try NodeProcess(listen: address)
+            }
+        }
+    }
+
+    final class Wrong: Sendable {
+        private let lines = Mutex<[String]>([])
+        func add(_ line: String) { lines.withLock { $0.append(line) } }
+        var all: [String] { lines.withLock { $0 } }
     }
 }

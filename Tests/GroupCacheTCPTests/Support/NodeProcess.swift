@@ -31,13 +31,13 @@ final class NodeProcess: Sendable {
         return URL(fileURLWithPath: ".build/debug")
     }()
 
-    /// Starts a node and returns once it listens.
-    init(arguments: [String] = []) throws {
+    /// Starts a node listening on `listen` (a free port by default) and returns once it listens.
+    init(listen: String = "127.0.0.1:0", arguments: [String] = []) throws {
         // The synthetic loader by default: its values say which node loaded them, which the tests check.
         let loader = arguments.contains("--loader") ? [] : ["--loader", "synthetic"]
         child = try LineProcess(
             executable: Self.productsFolder.appendingPathComponent("groupcache-node"),
-            arguments: ["--listen", "127.0.0.1:0"] + loader + arguments)
+            arguments: ["--listen", listen] + loader + arguments)
         let first = child.readLine()
         guard let first, first.hasPrefix("listening ") else {
             child.kill()
@@ -70,8 +70,23 @@ final class NodeProcess: Sendable {
     func kill() { child.kill() }
 
     /// Stops the node (SIGSTOP), as a hung process or a machine that froze: its sockets stay open, and nothing
-    /// answers on them.
-    func suspend() { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
+    /// answers on them. Returns once every thread of it is stopped: the signal is delivered asynchronously, and a
+    /// thread still running could answer one more request.
+    func suspend() throws {
+        let pid = process.processIdentifier
+        _ = Glibc.kill(pid, SIGSTOP)
+        for _ in 0..<2_000 {
+            let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let stopped = threads.allSatisfy { thread in
+                let stat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8)) ?? ""
+                // The state is the first field after the command name, which is in parentheses.
+                return stat.split(separator: ")").last?.split(separator: " ").first == "T"
+            }
+            if !threads.isEmpty && stopped { return }
+            usleep(1_000)
+        }
+        throw Failure("node \(address) did not stop within 2 s of SIGSTOP")
+    }
 
     /// Lets a suspended node run again (SIGCONT).
     func resume() { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
