@@ -1286,7 +1286,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor =
   (ProtobufCMessageInit) swiftgroupcache__wire__node_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftgroupcache__wire__group_stats__field_descriptors[12] =
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__group_stats__field_descriptors[15] =
 {
   {
     "name",
@@ -1432,6 +1432,42 @@ static const ProtobufCFieldDescriptor swiftgroupcache__wire__group_stats__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "removes_pending",
+    13,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__GroupStats, has_removes_pending),
+    offsetof(Swiftgroupcache__Wire__GroupStats, removes_pending),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "removes_retried",
+    14,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__GroupStats, has_removes_retried),
+    offsetof(Swiftgroupcache__Wire__GroupStats, removes_retried),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "removes_dropped",
+    15,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__GroupStats, has_removes_dropped),
+    offsetof(Swiftgroupcache__Wire__GroupStats, removes_dropped),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftgroupcache__wire__group_stats__field_indices_by_name[] = {
   2,   /* field[2] = cache_hits */
@@ -1445,12 +1481,15 @@ static const unsigned swiftgroupcache__wire__group_stats__field_indices_by_name[
   0,   /* field[0] = name */
   4,   /* field[4] = peer_errors */
   3,   /* field[3] = peer_loads */
+  14,   /* field[14] = removes_dropped */
+  12,   /* field[12] = removes_pending */
+  13,   /* field[13] = removes_retried */
   9,   /* field[9] = server_requests */
 };
 static const ProtobufCIntRange swiftgroupcache__wire__group_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor swiftgroupcache__wire__group_stats__descriptor =
 {
@@ -1460,7 +1499,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__group_stats__descriptor 
   "Swiftgroupcache__Wire__GroupStats",
   "swiftgroupcache.wire",
   sizeof(Swiftgroupcache__Wire__GroupStats),
-  12,
+  15,
   swiftgroupcache__wire__group_stats__field_descriptors,
   swiftgroupcache__wire__group_stats__field_indices_by_name,
   1,  swiftgroupcache__wire__group_stats__number_ranges,

@@ -19,9 +19,11 @@ extension Group {
             }
         }
         removeHere(key)
-        let failures = await broadcast(to: otherPeers(than: owner)) { peer in
+        let others = otherPeers(than: owner)
+        let failures = await broadcast(to: others) { peer in
             try await peer.remove(group: self.name, key: key, deadline: deadline)
         }
+        queueRemoves([key], for: failures, among: others)
         if !failures.isEmpty {
             throw GroupCacheError(.peersFailed, "remove of \(key) reached its owner but not every peer", failures: failures)
         }
@@ -47,9 +49,12 @@ extension Group {
             }
         }
         storeHere(value, forKey: key)
-        let failures = await broadcast(to: otherPeers(than: owner)) { peer in
+        let others = otherPeers(than: owner)
+        let failures = await broadcast(to: others) { peer in
             try await peer.set(group: self.name, key: key, value: value, deadline: deadline)
         }
+        // A peer the set missed may hold an older copy: a remove queued for it drops that once it answers.
+        queueRemoves([key], for: failures, among: others)
         if !failures.isEmpty {
             throw GroupCacheError(.peersFailed, "set of \(key) reached its owner but not every peer", failures: failures)
         }
@@ -76,12 +81,17 @@ extension Group {
         }
         for key in keys { removeHere(key) }
         let remote = peers?.remotePeers() ?? []
-        let failures = await broadcast(to: remote) { peer in
+        let rest: @Sendable (any PeerClient) -> [CacheKey] = { peer in
             let removedAsOwner = Set(owned[peer.id]?.keys ?? [])
-            let rest = keys.filter { !removedAsOwner.contains($0) }
-            guard !rest.isEmpty else { return }
-            try await peer.removeKeys(group: self.name, keys: rest, deadline: deadline)
+            return keys.filter { !removedAsOwner.contains($0) }
         }
+        let failures = await broadcast(to: remote) { peer in
+            let keys = rest(peer)
+            guard !keys.isEmpty else { return }
+            try await peer.removeKeys(group: self.name, keys: keys, deadline: deadline)
+        }
+        let failed = Set(failures.map(\.peerID))
+        for peer in remote where failed.contains(peer.id) { pendingRemoves.add(rest(peer), for: peer, in: self) }
         if !failures.isEmpty {
             throw GroupCacheError(.peersFailed, "remove of \(keys.count) keys reached the owners but not every peer", failures: failures)
         }
@@ -107,6 +117,13 @@ extension Group {
                 caches.store(value, forKey: key, in: .main)
             }
         }
+    }
+
+    /// Queues `keys` for each peer of `peers` that `failures` names, to be removed there once it answers.
+    private func queueRemoves(_ keys: [CacheKey], for failures: [PeerFailure], among peers: [any PeerClient]) {
+        guard !failures.isEmpty else { return }
+        let failed = Set(failures.map(\.peerID))
+        for peer in peers where failed.contains(peer.id) { pendingRemoves.add(keys, for: peer, in: self) }
     }
 
     private func otherPeers(than owner: (any PeerClient)?) -> [any PeerClient] {

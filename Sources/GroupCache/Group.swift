@@ -24,6 +24,8 @@ public final class Group: Sendable {
     let clock: any WallClock
     let caches: Mutex<CacheStore>
     let counters = GroupCounters()
+    /// Removes to send again to peers they could not reach.
+    let pendingRemoves: PendingRemoves
 
     /// Loads that run here: gets of keys this node owns, and every request from a peer. They never ask a peer,
     /// so a cycle of nodes asking each other cannot form even when their rings disagree.
@@ -48,6 +50,7 @@ public final class Group: Sendable {
         self.clock = clock
         self.loader = loader
         self.caches = Mutex(CacheStore(budget: cacheBytes))
+        self.pendingRemoves = PendingRemoves(limit: options.maxPendingRemoves, interval: options.removeRetryInterval)
     }
 
     /// Returns the value of `key`: from this node's caches, else from its owner, which loads it once for all
@@ -71,6 +74,7 @@ public final class Group: Sendable {
     /// A snapshot of the group's counters and its caches' sizes.
     public var stats: GroupStats {
         var stats = counters.snapshot()
+        (stats.removesPending, stats.removesRetried, stats.removesDropped) = pendingRemoves.counts
         (stats.mainCache, stats.hotCache, stats.gets, stats.cacheHits) = caches.withLock { caches in
             let sizes = caches.stats
             return (sizes.main, sizes.hot, caches.gets, caches.hits)

@@ -21,17 +21,27 @@ public struct GroupOptions: Sendable {
     /// peer that asked is told so), and ``Group/set(_:to:timeout:)`` refuses one before it reaches any node: a
     /// value that peers could not carry never enters the cache.
     public var maxValueBytes: Int
+    /// The most keys kept, over all peers, to remove again at peers a remove or set could not reach (default
+    /// 10,000): they are sent again every ``removeRetryInterval`` until each peer takes them, so a healed
+    /// partition converges without waiting for expiry. A key past the limit is dropped and counted in
+    /// ``GroupStats/removesDropped``; such a peer may serve its old copy until it expires or is evicted.
+    public var maxPendingRemoves: Int
+    /// How often queued removes are sent again (default 1 s).
+    public var removeRetryInterval: Duration
 
     /// Creates options; the defaults keep a hot cache, give callers 5 seconds and loads 30.
     public init(
         hotCache: Bool = true, defaultTimeout: Duration = .seconds(5), loadTimeout: Duration = .seconds(30),
-        peerTimeout: Duration? = nil, maxValueBytes: Int = 64 << 20
+        peerTimeout: Duration? = nil, maxValueBytes: Int = 64 << 20, maxPendingRemoves: Int = 10_000,
+        removeRetryInterval: Duration = .seconds(1)
     ) {
         self.hotCache = hotCache
         self.defaultTimeout = defaultTimeout
         self.loadTimeout = loadTimeout
         self.peerTimeout = peerTimeout
         self.maxValueBytes = maxValueBytes
+        self.maxPendingRemoves = maxPendingRemoves
+        self.removeRetryInterval = removeRetryInterval
     }
 }
 

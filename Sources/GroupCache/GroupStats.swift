@@ -20,6 +20,12 @@ public struct GroupStats: Hashable, Sendable {
     public var localLoadErrs = 0
     /// Requests that came from peers.
     public var serverRequests = 0
+    /// Removes waiting to be sent again to peers they could not reach (see ``GroupOptions/maxPendingRemoves``).
+    public var removesPending = 0
+    /// Queued removes a peer took on a retry.
+    public var removesRetried = 0
+    /// Removes dropped because the queue was full.
+    public var removesDropped = 0
     /// The main cache: values this node owns.
     public var mainCache = CacheStats()
     /// The hot cache: copies of values other nodes own.

@@ -47,6 +47,7 @@ private let groupCounters: [(
     (\.gets, \.gets), (\.cacheHits, \.cacheHits), (\.peerLoads, \.peerLoads), (\.peerErrors, \.peerErrors),
     (\.loads, \.loads), (\.loadsDeduped, \.loadsDeduped), (\.localLoads, \.localLoads),
     (\.localLoadErrs, \.localLoadErrs), (\.serverRequests, \.serverRequests),
+    (\.removesPending, \.removesPending), (\.removesRetried, \.removesRetried), (\.removesDropped, \.removesDropped),
 ]
 
 /// Each cache counter in the engine and on the wire.

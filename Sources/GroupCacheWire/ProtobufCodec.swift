@@ -360,6 +360,9 @@ private func fill(
     set(&group.pointee.local_loads, &group.pointee.has_local_loads, stats.localLoads)
     set(&group.pointee.local_load_errs, &group.pointee.has_local_load_errs, stats.localLoadErrs)
     set(&group.pointee.server_requests, &group.pointee.has_server_requests, stats.serverRequests)
+    set(&group.pointee.removes_pending, &group.pointee.has_removes_pending, stats.removesPending)
+    set(&group.pointee.removes_retried, &group.pointee.has_removes_retried, stats.removesRetried)
+    set(&group.pointee.removes_dropped, &group.pointee.has_removes_dropped, stats.removesDropped)
     group.pointee.main_cache = main
     group.pointee.hot_cache = hot
 }
@@ -460,6 +463,9 @@ private func group(from message: CGroupStats) -> StatsResponse.Group {
     group.localLoads = message.has_local_loads != 0 ? message.local_loads : 0
     group.localLoadErrs = message.has_local_load_errs != 0 ? message.local_load_errs : 0
     group.serverRequests = message.has_server_requests != 0 ? message.server_requests : 0
+    group.removesPending = message.has_removes_pending != 0 ? message.removes_pending : 0
+    group.removesRetried = message.has_removes_retried != 0 ? message.removes_retried : 0
+    group.removesDropped = message.has_removes_dropped != 0 ? message.removes_dropped : 0
     group.mainCache = message.main_cache.map { cache(from: $0.pointee) } ?? StatsResponse.Cache()
     group.hotCache = message.hot_cache.map { cache(from: $0.pointee) } ?? StatsResponse.Cache()
     return group

@@ -153,6 +153,12 @@ public struct StatsResponse: Hashable, Sendable {
         public var localLoadErrs: UInt64 = 0
         /// Requests that came from peers.
         public var serverRequests: UInt64 = 0
+        /// Removes waiting to be sent again to peers they could not reach (ours only, as are the next two).
+        public var removesPending: UInt64 = 0
+        /// Queued removes a peer took on a retry.
+        public var removesRetried: UInt64 = 0
+        /// Removes dropped because the queue was full.
+        public var removesDropped: UInt64 = 0
         /// The main cache: values that node owns.
         public var mainCache = Cache()
         /// The hot cache: copies of values other nodes own.

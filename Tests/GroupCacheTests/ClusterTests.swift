@@ -19,7 +19,7 @@ struct Cluster {
 
     init(
         size: Int = 3, source: Source = Source(), hotCache: Bool = true, clocks: [any WallClock]? = nil,
-        loadTimeouts: [Duration]? = nil
+        loadTimeouts: [Duration]? = nil, maxPendingRemoves: Int = 10_000
     ) throws {
         let peers = (0..<size).map { Peer(host: "10.0.0.\($0 + 1)", port: 8080, idFormat: .url) }
         var nodes: [Node] = []
@@ -30,7 +30,9 @@ struct Cluster {
             network.attach(registry, as: peer.id)
             let group = try registry.makeGroup(
                 name: "things", cacheBytes: 1 << 20,
-                options: GroupOptions(hotCache: hotCache, loadTimeout: loadTimeouts?[index] ?? .seconds(30)),
+                options: GroupOptions(
+                    hotCache: hotCache, loadTimeout: loadTimeouts?[index] ?? .seconds(30), maxPendingRemoves: maxPendingRemoves,
+                    removeRetryInterval: .milliseconds(20)),
                 loader: source.loader)
             nodes.append(Node(peer: peer, ring: ring, registry: registry, group: group))
         }
@@ -175,6 +177,53 @@ struct Cluster {
                 && error.failures.map(\.peerID) == [cluster.nodes[2].peer.id, cluster.nodes[3].peer.id]
         }
         #expect(cluster.items() == [0, 0, 1, 1], "the owner and the caller removed; the cut-off peers could not")
+    }
+
+    /// The cut-off peers get the remove once they answer again: the cluster converges without waiting for
+    /// expiry.
+    @Test func aHealedPartitionGetsTheRemovesItMissed() async throws {
+        let cluster = try Cluster(size: 4)
+        let key = cluster.key(ownedBy: 1)
+        for node in cluster.nodes { _ = try await node.group.get(key) }
+        for cut in [2, 3] { cluster.network.setReachable(false, cluster.nodes[cut].peer.id) }
+        await #expect(throws: GroupCacheError.self) { try await cluster.nodes[0].group.remove(key) }
+        #expect(cluster.nodes[0].group.stats.removesPending == 2)
+        // Retries while the partition lasts change nothing.
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(cluster.items() == [0, 0, 1, 1] && cluster.nodes[0].group.stats.removesPending == 2)
+        for cut in [2, 3] { cluster.network.setReachable(true, cluster.nodes[cut].peer.id) }
+        try await Self.waitUntil { cluster.nodes[0].group.stats.removesPending == 0 }
+        #expect(cluster.items() == [0, 0, 0, 0])
+        let stats = cluster.nodes[0].group.stats
+        #expect(stats.removesRetried == 2 && stats.removesDropped == 0)
+    }
+
+    /// A set that missed a peer queues a remove there, so the peer drops its old copy and fetches the new value.
+    @Test func aSetThatMissedAPeerRemovesItsOldCopyOnceItAnswers() async throws {
+        let cluster = try Cluster()
+        let key = cluster.key(ownedBy: 1)
+        for node in cluster.nodes { _ = try await node.group.get(key) }
+        cluster.network.setReachable(false, cluster.nodes[2].peer.id)
+        await #expect(throws: GroupCacheError.self) { try await cluster.nodes[0].group.set(key, to: CacheValue("new")) }
+        cluster.network.setReachable(true, cluster.nodes[2].peer.id)
+        try await Self.waitUntil { cluster.nodes[2].group.stats.hotCache.items == 0 }
+        #expect(try await cluster.nodes[2].group.get(key).string == "new")
+    }
+
+    @Test func theRemoveQueueIsBoundedAndCountsWhatItDrops() async throws {
+        let cluster = try Cluster(maxPendingRemoves: 3)
+        cluster.network.setReachable(false, cluster.nodes[2].peer.id)
+        for index in 0..<5 {
+            try? await cluster.nodes[0].group.remove(cluster.key(ownedBy: 1, prefix: "gone-\(index)"))
+        }
+        let stats = cluster.nodes[0].group.stats
+        #expect(stats.removesPending == 3 && stats.removesDropped == 2)
+    }
+
+    /// Polls `condition` every 10 ms for up to 5 s.
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(condition(), "not within 5 s")
     }
 
     @Test func aFailingOwnerAbortsRemove() async throws {

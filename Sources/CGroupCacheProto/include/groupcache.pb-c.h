@@ -342,10 +342,25 @@ struct  Swiftgroupcache__Wire__GroupStats
   uint64_t server_requests;
   Swiftgroupcache__Wire__CacheStats *main_cache;
   Swiftgroupcache__Wire__CacheStats *hot_cache;
+  /*
+   * Removes waiting to be sent again to peers they could not reach (swift-groupcache only, as are the next two).
+   */
+  protobuf_c_boolean has_removes_pending;
+  uint64_t removes_pending;
+  /*
+   * Queued removes a peer took on a retry.
+   */
+  protobuf_c_boolean has_removes_retried;
+  uint64_t removes_retried;
+  /*
+   * Removes dropped because the queue was full.
+   */
+  protobuf_c_boolean has_removes_dropped;
+  uint64_t removes_dropped;
 };
 #define SWIFTGROUPCACHE__WIRE__GROUP_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__group_stats__descriptor) \
-    , {0,NULL}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL }
+    , {0,NULL}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, 0, 0, 0 }
 
 
 /*
