@@ -9,6 +9,14 @@ enum Bench {
         if arguments.first == "--echo-server", arguments.count == 3, let request = Int(arguments[1]), let reply = Int(arguments[2]) {
             OtherSections.runEchoServer(requestBytes: request, replyBytes: reply)
         }
+        if arguments.first == "--soak" {
+            do {
+                exit(try await Soak.run(arguments) ? 0 : 1)
+            } catch {
+                FileHandle.standardError.write(Data("groupcache-bench: \(error)\n".utf8))
+                exit(2)
+            }
+        }
         if arguments.first == "--median" {
             do {
                 exit(try Median.run(Array(arguments.dropFirst())) ? 0 : 1)
