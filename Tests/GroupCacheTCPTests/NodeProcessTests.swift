@@ -152,14 +152,16 @@ extension Array {
         var errors: String
     }
 
-    static func gcctl(_ arguments: [String]) async throws -> Run {
-        try await offThePool { try runGcctl(arguments) }
+    /// Runs gcctl with `arguments`, through `launcher` if given (`ip netns exec NAME`).
+    static func gcctl(_ arguments: [String], launcher: [String] = []) async throws -> Run {
+        try await offThePool { try runGcctl(arguments, launcher: launcher) }
     }
 
-    static func runGcctl(_ arguments: [String]) throws -> Run {
+    static func runGcctl(_ arguments: [String], launcher: [String] = []) throws -> Run {
+        let command = launcher + [NodeProcess.productsFolder.appendingPathComponent("gcctl").path] + arguments
         let process = Process()
-        process.executableURL = NodeProcess.productsFolder.appendingPathComponent("gcctl")
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

@@ -31,13 +31,14 @@ final class NodeProcess: Sendable {
         return URL(fileURLWithPath: ".build/debug")
     }()
 
-    /// Starts a node listening on `listen` (a free port by default) and returns once it listens.
-    init(listen: String = "127.0.0.1:0", arguments: [String] = []) throws {
+    /// Starts a node listening on `listen` (a free port by default) and returns once it listens. `launcher`
+    /// runs it through another program (`ip netns exec NAME`), which must exec the node in its own process.
+    init(listen: String = "127.0.0.1:0", arguments: [String] = [], launcher: [String] = []) throws {
         // The synthetic loader by default: its values say which node loaded them, which the tests check.
         let loader = arguments.contains("--loader") ? [] : ["--loader", "synthetic"]
-        child = try LineProcess(
-            executable: Self.productsFolder.appendingPathComponent("groupcache-node"),
-            arguments: ["--listen", listen] + loader + arguments)
+        let node = Self.productsFolder.appendingPathComponent("groupcache-node")
+        let command = launcher + [node.path, "--listen", listen] + loader + arguments
+        child = try LineProcess(executable: URL(fileURLWithPath: command[0]), arguments: Array(command.dropFirst()))
         let first = child.readLine()
         guard let first, first.hasPrefix("listening ") else {
             child.kill()
