@@ -23,13 +23,15 @@ let package = Package(
     targets: [
         // Leaves: they import nothing of ours.
         .target(name: "GroupCacheLRU"),
-        .target(name: "GroupCacheSingleFlight"),
+        // The project's one lock type; on pthread_mutex in the ThreadSanitizer build (tools/tsan).
+        .target(name: "GroupCacheLock"),
+        .target(name: "GroupCacheSingleFlight", dependencies: ["GroupCacheLock"]),
         .target(name: "GroupCacheRing"),
 
         // The engine and its public API.
         .target(
             name: "GroupCache",
-            dependencies: ["GroupCacheLRU", "GroupCacheSingleFlight", "GroupCacheRing"]
+            dependencies: ["GroupCacheLock", "GroupCacheLRU", "GroupCacheSingleFlight", "GroupCacheRing"]
         ),
 
         // Typed values: swift-protobuf messages in and out of a group. The engine depends on no protobuf library.
@@ -39,7 +41,7 @@ let package = Package(
         ),
 
         // An in-process transport, for tests and for services that want several nodes in one process.
-        .target(name: "GroupCacheInMemory", dependencies: ["GroupCache"]),
+        .target(name: "GroupCacheInMemory", dependencies: ["GroupCache", "GroupCacheLock"]),
 
         .executableTarget(
             name: "gcctl",
@@ -52,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "groupcache-node",
             dependencies: [
-                "GroupCache", "GroupCacheTCP", "CSQLite",
+                "GroupCache", "GroupCacheLock", "GroupCacheTCP", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,15 +80,15 @@ let package = Package(
         .target(name: "GroupCacheWire", dependencies: ["CGroupCacheProto", "CProtobufC"]),
 
         // The TCP transport: a Dispatch server and a pooled client speaking the frames of docs/PROTOCOL.md.
-        .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheSingleFlight", "GroupCacheWire"]),
+        .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheLock", "GroupCacheSingleFlight", "GroupCacheWire"]),
 
         // Fakes and latches the tests share.
-        .target(name: "TestSupport", dependencies: ["GroupCache"], path: "Tests/Support"),
+        .target(name: "TestSupport", dependencies: ["GroupCache", "GroupCacheLock"], path: "Tests/Support"),
 
         .testTarget(name: "GroupCacheLRUTests", dependencies: ["GroupCacheLRU", "TestSupport"]),
-        .testTarget(name: "GroupCacheSingleFlightTests", dependencies: ["GroupCacheSingleFlight", "TestSupport"]),
+        .testTarget(name: "GroupCacheSingleFlightTests", dependencies: ["GroupCacheLock", "GroupCacheSingleFlight", "TestSupport"]),
         .testTarget(name: "GroupCacheRingTests", dependencies: ["GroupCacheRing", "TestSupport"]),
-        .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "TestSupport"]),
+        .testTarget(name: "GroupCacheTests", dependencies: ["GroupCache", "GroupCacheInMemory", "GroupCacheLock", "TestSupport"]),
         .testTarget(
             name: "GroupCacheProtobufTests",
             dependencies: [
@@ -102,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "GroupCacheTCPTests",
             dependencies: [
-                "GroupCacheTCP", "GroupCacheWire", "GroupCacheRing", "TestSupport", "groupcache-node", "gcctl",
+                "GroupCacheTCP", "GroupCacheLock", "GroupCacheWire", "GroupCacheRing", "TestSupport", "groupcache-node", "gcctl",
             ]),
     ]
 )

@@ -1,4 +1,4 @@
-import Synchronization
+import GroupCacheLock
 
 /// A ``PeerPicker`` whose ring is given after the registry is made.
 ///
@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// Concurrency: every method may be called from any task.
 public final class DeferredPeerPicker: PeerPicker {
-    private let picker = Mutex<(any PeerPicker)?>(nil)
+    private let picker = Lock<(any PeerPicker)?>(nil)
 
     /// Creates a picker with no ring yet.
     public init() {}

@@ -1,5 +1,5 @@
 import GroupCacheSingleFlight
-import Synchronization
+import GroupCacheLock
 
 /// A named cache of values that this node and its peers share, filled on a miss by a loader.
 ///
@@ -22,7 +22,7 @@ public final class Group: Sendable {
     let loader: Loader
     let peers: (any PeerPicker)?
     let clock: any WallClock
-    let caches: Mutex<CacheStore>
+    let caches: Lock<CacheStore>
     let counters = GroupCounters()
     /// Removes to send again to peers they could not reach.
     let pendingRemoves: PendingRemoves
@@ -49,7 +49,7 @@ public final class Group: Sendable {
         self.peers = peers
         self.clock = clock
         self.loader = loader
-        self.caches = Mutex(CacheStore(budget: cacheBytes))
+        self.caches = Lock(CacheStore(budget: cacheBytes))
         self.pendingRemoves = PendingRemoves(limit: options.maxPendingRemoves, interval: options.removeRetryInterval)
     }
 

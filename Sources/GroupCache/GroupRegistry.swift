@@ -1,4 +1,4 @@
-import Synchronization
+import GroupCacheLock
 
 /// The groups of one node, and what they share: the peer picker and the clock.
 ///
@@ -12,7 +12,7 @@ public final class GroupRegistry: Sendable {
     /// The wall clock that expiry is checked against.
     public let clock: any WallClock
 
-    private let groups = Mutex<[String: Group]>([:])
+    private let groups = Lock<[String: Group]>([:])
 
     /// Creates an empty registry.
     ///

@@ -1,5 +1,5 @@
 import GroupCacheRing
-import Synchronization
+import GroupCacheLock
 
 /// A ``PeerPicker`` over a consistent-hash ring, for any transport: it places peers as the configured Go flavour
 /// does and hands out one client per remote peer, made by the transport.
@@ -15,7 +15,7 @@ public final class PeerRing: PeerPicker {
     public let configuration: RingConfiguration
 
     private let makeClient: @Sendable (Peer) -> any PeerClient
-    private let membership: Mutex<Membership>
+    private let membership: Lock<Membership>
 
     /// An immutable view of the cluster: lookups take it under the lock and search it outside.
     private final class Membership: Sendable {
@@ -48,7 +48,7 @@ public final class PeerRing: PeerPicker {
         self.configuration = configuration
         self.makeClient = makeClient
         let ring = HashRing(flavor: configuration.flavor, replicas: configuration.replicas, members: [local.id])
-        self.membership = Mutex(Membership(peers: [local], ring: ring, clients: [nil]))
+        self.membership = Lock(Membership(peers: [local], ring: ring, clients: [nil]))
     }
 
     /// Replaces the cluster's members with `peers`, in the order given; this node is added if missing.

@@ -1,5 +1,5 @@
 import GroupCacheSingleFlight
-import Synchronization
+import GroupCacheLock
 
 /// Removes that could not reach a peer, kept to send again until the peer takes them: a healed partition then
 /// converges without waiting for expiry. A set that could not reach a peer queues a remove too, so that the
@@ -22,7 +22,7 @@ final class PendingRemoves: Sendable {
         var timer: DeadlineTimer.Token?
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     private let limit: Int
     private let interval: Duration
     private static let timer = DeadlineTimer()

@@ -1,5 +1,6 @@
 @_spi(Transport) public import GroupCache
 import Synchronization
+import GroupCacheLock
 
 /// A network of nodes in one process: each node's peer clients call the other nodes' groups directly.
 ///
@@ -17,7 +18,7 @@ public final class InMemoryNetwork: Sendable {
         var reachable = true
     }
 
-    private let nodes = Mutex<[String: Node]>([:])
+    private let nodes = Lock<[String: Node]>([:])
     private let requestCount = Atomic(0)
 
     /// Creates an empty network.

@@ -1,5 +1,5 @@
 import Dispatch
-import Synchronization
+import GroupCacheLock
 
 /// Runs actions at deadlines, or on an interval, on one Dispatch timer.
 ///
@@ -34,7 +34,7 @@ public final class DeadlineTimer: Sendable {
         var source: (any DispatchSourceTimer)?
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     private let queue = DispatchQueue(label: "groupcache.deadlines")
 
     /// Creates a timer with nothing scheduled.

@@ -1,4 +1,4 @@
-public import Synchronization
+public import GroupCacheLock
 
 /// The error a waiter gets when its deadline passes before the operation it waits for has finished.
 public struct DeadlineExceededError: Error, Hashable, Sendable {
@@ -50,7 +50,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         case follower
     }
 
-    @usableFromInline let flights = Mutex<[Key: Flight]>([:])
+    @usableFromInline let flights = Lock<[Key: Flight]>([:])
     /// Waiters' deadlines and operations' time limits.
     @usableFromInline let timers = DeadlineTimer()
 
@@ -238,7 +238,7 @@ extension SingleFlight {
         }
 
         @usableFromInline let commit: @Sendable (Result<Value, any Error>) -> Void
-        @usableFromInline let state = Mutex(State())
+        @usableFromInline let state = Lock(State())
 
         @inlinable
         init(commit: @escaping @Sendable (Result<Value, any Error>) -> Void) {

@@ -3,7 +3,7 @@ import Foundation
 import GroupCache
 import GroupCacheSingleFlight
 import GroupCacheWire
-import Synchronization
+import GroupCacheLock
 
 /// One connection to a peer, carrying many requests at once: each gets a fresh id, and replies, in any order,
 /// are matched back by id. A thread of the connection's own waits in poll(2), parses replies and resumes their
@@ -58,8 +58,8 @@ final class ClientConnection: Sendable {
     private let socket: Socket
     private let writer: ConnectionWriter
     /// The replies read and not yet taken; only the reader thread uses it.
-    private let parser: Mutex<FrameParser>
-    private let state: Mutex<Locked>
+    private let parser: Lock<FrameParser>
+    private let state: Lock<Locked>
     private let events: @Sendable (ClientConnection, Event) -> Void
     /// Its limits are the peer's, which this side checks before it sends.
     private let options: TCPClientOptions
@@ -71,12 +71,12 @@ final class ClientConnection: Sendable {
         events: @escaping @Sendable (ClientConnection, Event) -> Void
     ) throws(SocketError) {
         let liveness = ClientConnectionState<Waiter>.Liveness(quietLimit: options.pingAfter, pingTimeout: options.pingTimeout)
-        self.state = Mutex(Locked(machine: ClientConnectionState(now: .now, liveness: liveness)))
+        self.state = Lock(Locked(machine: ClientConnectionState(now: .now, liveness: liveness)))
         self.socket = socket
         self.writer = ConnectionWriter(socket: try socket.duplicate(), queue: queue)
         self.peerID = peerID
         self.events = events
-        self.parser = Mutex(FrameParser(limits: options.limits))
+        self.parser = Lock(FrameParser(limits: options.limits))
         self.options = options
         self.counters = counters
         writer.start({ [self] event in
@@ -106,7 +106,7 @@ final class ClientConnection: Sendable {
     func request(
         deadline: ContinuousClock.Instant, encode: (UInt32, inout [UInt8]) -> Void
     ) async throws -> Reply {
-        let slot = Mutex<UInt32?>(nil)
+        let slot = Lock<UInt32?>(nil)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (waiter: Waiter) in
                 guard let id = register(waiter, deadline: deadline, slot: slot) else { return }
@@ -136,7 +136,7 @@ final class ClientConnection: Sendable {
 
     /// Gives `waiter` an id, stored in `slot` for the cancellation handler, and arms the deadline timer if its
     /// deadline comes first; `nil` after resuming `waiter` with the error when the request cannot be made.
-    private func register(_ waiter: Waiter, deadline: ContinuousClock.Instant, slot: borrowing Mutex<UInt32?>) -> UInt32? {
+    private func register(_ waiter: Waiter, deadline: ContinuousClock.Instant, slot: borrowing Lock<UInt32?>) -> UInt32? {
         let registered = state.withLock { state -> Result<UInt32, any Error> in
             if Task.isCancelled { return .failure(CancellationError()) }
             switch state.machine.register(waiter, deadline: deadline, now: .now) {
@@ -244,8 +244,13 @@ final class ClientConnection: Sendable {
     }
 
     private func expireOverdue() {
+        // Bytes waiting in the socket answer the PING: the peer sent them, and only this process has not read
+        // them yet (its reader thread starved of CPU, say). Without this, an overloaded caller would take its
+        // own slowness for a hung peer.
+        let bytesWaiting = socket.hasBytesWaiting
         let expiry = state.withLock { state in
             state.timer = nil
+            if bytesWaiting { state.machine.received(now: .now) }
             let expiry = state.machine.expire(now: .now)
             if let next = expiry.next, !expiry.hung { arm(&state, at: next) }
             return expiry

@@ -3,6 +3,7 @@ import GroupCache
 import GroupCacheSingleFlight
 import GroupCacheWire
 import Synchronization
+import GroupCacheLock
 
 /// The connections to one peer: at most ``TCPClientOptions/maxConnectionsPerPeer``, each shared by many
 /// requests, opened on demand and closed when idle; and the peer's circuit breaker (``PeerHealth``), which
@@ -27,7 +28,7 @@ final class ConnectionPool: Sendable {
         var probeTimer: DeadlineTimer.Token?
     }
 
-    private let state: Mutex<Locked>
+    private let state: Lock<Locked>
     private let queue: DispatchQueue
     /// Set with each failure, so that a success takes the lock only after one.
     private let sawFailure = Atomic(false)
@@ -46,7 +47,7 @@ final class ConnectionPool: Sendable {
         let settings = PeerHealth.Settings(
             failuresToTrip: options.failuresBeforeDown, probeInterval: options.probeInterval,
             dialBackoff: options.reconnectBackoff)
-        self.state = Mutex(Locked(health: PeerHealth(settings: settings)))
+        self.state = Lock(Locked(health: PeerHealth(settings: settings)))
         let sweepInterval = min(options.idleTimeout / 4, options.writeTimeout / 2)
         let sweep = DeadlineTimer.transport.schedule(every: max(sweepInterval, .milliseconds(5))) {
             [weak self] in self?.closeIdleConnections()

@@ -1,5 +1,5 @@
 import Dispatch
-import Synchronization
+import GroupCacheLock
 
 /// The write side both kinds of connection share: frames go straight to the socket from the thread that made
 /// them, and only what the socket does not take waits behind a write source.
@@ -30,7 +30,7 @@ final class ConnectionWriter: Sendable {
     /// The bytes that may wait before ``Event/belowCapacity`` is worth reporting; `Int.max` for no cap.
     let capacity: Int
     private let socket: Socket
-    private let state: Mutex<Locked>
+    private let state: Lock<Locked>
     private let queue: DispatchQueue
     /// Told of bytes the socket did not take, as they are queued (+) and written or dropped (-).
     private let queuedBytesChanged: @Sendable (Int) -> Void
@@ -72,7 +72,7 @@ final class ConnectionWriter: Sendable {
         self.queue = queue
         self.capacity = capacity
         self.queuedBytesChanged = queuedBytesChanged
-        self.state = Mutex(Locked())
+        self.state = Lock(Locked())
     }
 
     /// Sets up the write source, which calls `cancelled` once it is cancelled, and the handler of events.

@@ -1,4 +1,4 @@
-import Synchronization
+import GroupCacheLock
 
 /// The node-wide budget for bytes buffered in partial frames: a connection reserves a frame's whole size once
 /// its header is in, before it reads the body, and gives it back when the frame is complete or the connection
@@ -9,7 +9,7 @@ import Synchronization
 final class InputBudget: Sendable {
     /// The bytes that may be reserved at once.
     let capacity: Int
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     private struct State {
         var reserved = 0

@@ -1,6 +1,6 @@
 import Dispatch
 import GroupCacheWire
-import Synchronization
+import GroupCacheLock
 
 /// A serial queue that runs connections, with the one read buffer they share: reads happen only on the queue,
 /// so one buffer serves every connection on it, and an idle connection holds no read buffer of its own.
@@ -43,7 +43,7 @@ final class ServerConnection: Sendable {
     let counters: ServerCounters
     let budget: InputBudget
     private let onClose: @Sendable (ServerConnection) -> Void
-    let state: Mutex<Locked>
+    let state: Lock<Locked>
 
     /// Replies answered at once are written in batches of about this size.
     static let batchBytes = 64 << 10
@@ -77,7 +77,7 @@ final class ServerConnection: Sendable {
         self.counters = counters
         self.budget = budget
         self.onClose = onClose
-        self.state = Mutex(
+        self.state = Lock(
             Locked(
                 machine: ServerConnectionState(
                     limits: options.limits, maxInFlight: options.maxInFlightPerConnection,

@@ -1,5 +1,6 @@
 import GroupCacheWire
 import Synchronization
+import GroupCacheLock
 
 /// A server's node-wide counters, which its connections update and STATS reports (``StatsResponse/Node``).
 ///
@@ -22,7 +23,7 @@ final class ServerCounters: Sendable {
     let repliesTooLarge = Atomic(0)
     let acceptPauses = Atomic(0)
     /// Closes and refusals by cause: rare events, so one lock serves them all.
-    private let causes = Mutex([Int](repeating: 0, count: Cause.allCases.count))
+    private let causes = Lock([Int](repeating: 0, count: Cause.allCases.count))
 
     /// Counts one connection closed or refused for `cause`.
     func count(_ cause: Cause) {

@@ -96,6 +96,12 @@ final class Socket: Sendable {
         _ = try Posix.retrying("poll") { poll(&entry, 1, -1) }
     }
 
+    /// Whether bytes are waiting to be read.
+    var hasBytesWaiting: Bool {
+        var count: Int32 = 0
+        return ioctl(descriptor, UInt(FIONREAD), &count) == 0 && count > 0
+    }
+
     /// A second descriptor of the same socket, so that a write source can watch its own (see the Dispatch notes
     /// in Connection.swift).
     func duplicate() throws(SocketError) -> Socket {

@@ -31,8 +31,9 @@ public struct TCPClientOptions: Sendable {
     /// A connection with requests in flight that has heard nothing from its peer for this long sends a PING
     /// (default 500 ms). Any frame from the peer answers it, so a busy peer is never pinged.
     public var pingAfter: Duration
-    /// A PING unanswered for this long (default 500 ms) means the peer is hung, not slow: the connection is
-    /// closed, its callers load locally, and the peer counts a failure. An owner whose loader takes seconds
+    /// A PING unanswered for this long (default 1 s) means the peer is hung, not slow: the connection is
+    /// closed, its callers load locally, and the peer is marked down. A peer too overloaded to answer a PING
+    /// within it counts as hung too; bytes that arrived but this node has not read yet count as an answer. An owner whose loader takes seconds
     /// still answers PINGs, so its callers wait for its value, as single-flight across the cluster wants.
     public var pingTimeout: Duration
 
@@ -41,7 +42,7 @@ public struct TCPClientOptions: Sendable {
         maxConnectionsPerPeer: Int = 4, requestsPerConnectionBeforeGrowing: Int = 32,
         connectTimeout: Duration = .seconds(1), reconnectBackoff: Duration = .milliseconds(500),
         idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits(),
-        pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .milliseconds(500),
+        pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .seconds(1),
         failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1), writeTimeout: Duration = .seconds(10)
     ) {
         precondition(maxConnectionsPerPeer > 0, "a peer needs at least one connection")

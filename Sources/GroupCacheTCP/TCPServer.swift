@@ -2,7 +2,7 @@ import Dispatch
 public import GroupCache
 import GroupCacheSingleFlight
 import GroupCacheWire
-import Synchronization
+import GroupCacheLock
 
 /// Serves a node's groups to its peers over TCP, in the frames of `docs/PROTOCOL.md`.
 ///
@@ -27,7 +27,7 @@ public final class TCPServer: Sendable {
     let counters = ServerCounters()
     private let budget: InputBudget
     private let queue = DispatchQueue(label: "groupcache.server.accept")
-    private let state = Mutex(Locked())
+    private let state = Lock(Locked())
 
     private struct Locked {
         var listener: Socket?

@@ -3,7 +3,6 @@ import Dispatch
 import Foundation
 import GroupCache
 import GroupCacheTCP
-import Synchronization
 
 /// `groupcache-node`: one cache node in its own process, serving its groups over TCP.
 ///

@@ -3,7 +3,7 @@
 
 import CSQLite
 import Foundation
-import Synchronization
+import GroupCacheLock
 
 /// A SQLite file of products that the node creates and fills with sample rows when it is absent or empty, and
 /// that its loader reads one row at a time.
@@ -22,7 +22,7 @@ final class ProductDatabase: Sendable {
     static let sampleCount = 10_000
 
     let path: String
-    private let lock: Mutex<Connection>
+    private let lock: Lock<Connection>
 
     /// Opens the database at `path`, creating and filling it if needed.
     init(path: String) throws {
@@ -42,7 +42,7 @@ final class ProductDatabase: Sendable {
             var lookup: OpaquePointer?
             guard sqlite3_prepare_v2(database, "SELECT name, price_cents FROM products WHERE id = ?", -1, &lookup, nil) == SQLITE_OK
             else { throw Failure(description: String(cString: sqlite3_errmsg(database))) }
-            lock = Mutex(Connection(database: database, lookup: lookup))
+            lock = Lock(Connection(database: database, lookup: lookup))
         } catch {
             sqlite3_close(database)
             throw error

@@ -1,12 +1,12 @@
 import GroupCacheSingleFlight
-import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 @Suite struct DeadlineTimerTests {
     @Test func actionsRunInDeadlineOrderAndCancelledOnesNever() async {
         let timers = DeadlineTimer()
-        let ran = Mutex<[Int]>([])
+        let ran = Lock<[Int]>([])
         let done = Gate()
         let start = ContinuousClock.now
         for (index, offset) in [30, 10, 20].enumerated() {

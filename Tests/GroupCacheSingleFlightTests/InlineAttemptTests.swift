@@ -2,6 +2,7 @@ import GroupCacheSingleFlight
 import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 /// The leader's attempt in its own task (`value(for:deadline:timeLimit:attempt:handsOver:operation:commit:)`):
 /// followers share it, and they still get a value when the leader leaves early.
@@ -15,7 +16,7 @@ import Testing
         let operations = Atomic(0)
         let commits = Atomic(0)
         /// What the last operation was told about the attempt before it.
-        let failedAttempt = Mutex<(any Error)?>(nil)
+        let failedAttempt = Lock<(any Error)?>(nil)
     }
 
     /// Waits for `gate`; throws `CancellationError` if the task is cancelled first.

@@ -2,12 +2,13 @@ import GroupCacheSingleFlight
 import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 @Suite struct SingleFlightTests {
     /// Counts operation runs and commits.
     final class Probe: Sendable {
         let runs = Atomic(0)
-        let commits = Mutex<[Result<Int, any Error>]>([])
+        let commits = Lock<[Result<Int, any Error>]>([])
         var commitCount: Int { commits.withLock { $0.count } }
     }
 

@@ -1,9 +1,9 @@
 @_spi(Transport) import GroupCache
 @testable import GroupCacheTCP
 import Foundation
-import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 /// A random history of gets, sets and removes across three nodes over real sockets, with faults: a node hung
 /// (its proxy stops forwarding, connections open) and a node killed and restarted empty on its address. A
@@ -17,7 +17,7 @@ import Testing
         let source = VersionedSource()
         let cluster = try ConsistencyCluster(size: 3, source: source)
         let history = History()
-        // Until 10 faults have come and gone (at most 60 s): a slow machine (the sanitizer run) gets as many.
+        // Until 10 faults have come and gone and enough has happened (at most 60 s).
         let done = PeerRestartTests.Flag()
         let end = ContinuousClock.now + .seconds(60)
 
@@ -37,6 +37,10 @@ import Testing
                         try await cluster.restart(node)
                         history.fault("restarted node \(node)")
                     }
+                }
+                // Then on without faults until enough has happened to judge (a slow machine gets as much).
+                while ContinuousClock.now < end && !history.isEnough {
+                    try await Task.sleep(for: .milliseconds(50))
                 }
             }
             for worker in 0..<8 {
@@ -129,7 +133,7 @@ final class VersionedSource: Sendable {
         var loadsOverlappingABump = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     func bump(_ key: String) -> Int {
         state.withLock { state in
@@ -174,7 +178,7 @@ final class History: Sendable {
         var description: String { "\(kind) \(key) v\(version) at node \(node) \(ok ? "ok" : "failed")" }
     }
 
-    private let log = Mutex<(operations: [Operation], faults: [String])>(([], []))
+    private let log = Lock<(operations: [Operation], faults: [String])>(([], []))
 
     func record(
         _ kind: Kind, _ key: String, version: Int, ok: Bool, started: ContinuousClock.Instant, value: String? = nil, node: Int
@@ -186,6 +190,14 @@ final class History: Sendable {
     func fault(_ description: String) { log.withLock { $0.faults.append(description) } }
 
     var operations: [Operation] { log.withLock { $0.operations } }
+
+    /// Whether the history has the gets and removes a verdict needs: 200 successful gets, 20 removes.
+    var isEnough: Bool {
+        log.withLock { log in
+            log.operations.lazy.filter { $0.kind == .get && $0.ok }.count > 200
+                && log.operations.lazy.filter { $0.kind == .remove && $0.ok }.count > 20
+        }
+    }
     var faults: [String] { log.withLock { $0.faults } }
 }
 
@@ -200,7 +212,7 @@ final class ConsistencyCluster: Sendable {
     let proxies: [FaultProxy]
     private let ports: [Int]
     private let members: [Peer]
-    private let nodes: Mutex<[Node]>
+    private let nodes: Lock<[Node]>
     private let source: VersionedSource
     /// Client options for a test's time scale: a hang is found in 100 ms and probed every 100 ms.
     private static let client = TCPClientOptions(
@@ -224,7 +236,7 @@ final class ConsistencyCluster: Sendable {
         for (index, (server, _, registry, picker)) in servers.enumerated() {
             nodes.append(Node(server: server, group: try Self.makeGroup(index, registry: registry, picker: picker, members: members, source: source)))
         }
-        self.nodes = Mutex(nodes)
+        self.nodes = Lock(nodes)
     }
 
     private static func makeGroup(

@@ -1,22 +1,22 @@
 @_spi(Transport) import GroupCache
 @testable import GroupCacheTCP
-import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 /// The ring changes while gets, sets and removes are in flight, over real sockets: nothing deadlocks, every
 /// request ends, and no node loads a key twice.
 @Suite(.serialized) struct MembershipTests {
     /// Which node loaded which key, in order.
     final class LoadLog: Sendable {
-        private let loads = Mutex<[String: [Int]]>([:])
+        private let loads = Lock<[String: [Int]]>([:])
         func record(_ key: String, at node: Int) { loads.withLock { $0[key, default: []].append(node) } }
         var all: [String: [Int]] { loads.withLock { $0 } }
     }
 
     /// How many requests ended each way.
     final class Outcomes: Sendable {
-        private let counts = Mutex<[String: Int]>([:])
+        private let counts = Lock<[String: Int]>([:])
         func count(_ outcome: String) { counts.withLock { $0[outcome, default: 0] += 1 } }
         var all: [String: Int] { counts.withLock { $0 } }
     }

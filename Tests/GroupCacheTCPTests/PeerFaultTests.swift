@@ -5,6 +5,7 @@ import GroupCacheWire
 import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 /// Peers that hang or load slowly, as real `groupcache-node` processes with default options.
 @Suite(.serialized) struct PeerFaultTests {
@@ -164,11 +165,11 @@ import Testing
     /// The node being restarted, on the same address each time.
     final class Restarting: Sendable {
         let address: String
-        private let node: Mutex<NodeProcess>
+        private let node: Lock<NodeProcess>
 
         init(_ node: NodeProcess) {
             address = node.address
-            self.node = Mutex(node)
+            self.node = Lock(node)
         }
 
         func restart() throws {
@@ -186,7 +187,7 @@ import Testing
     }
 
     final class Wrong: Sendable {
-        private let lines = Mutex<[String]>([])
+        private let lines = Lock<[String]>([])
         func add(_ line: String) { lines.withLock { $0.append(line) } }
         var all: [String] { lines.withLock { $0 } }
     }

@@ -1,7 +1,6 @@
 import GroupCache
 @testable import GroupCacheTCP
 import GroupCacheWire
-import Synchronization
 import TestSupport
 import Testing
 

@@ -1,7 +1,6 @@
 @_spi(Transport) import GroupCache
 @testable import GroupCacheTCP
 import GroupCacheWire
-import Synchronization
 import TestSupport
 import Testing
 

@@ -1,6 +1,5 @@
 @testable import GroupCache
 import GroupCacheInMemory
-import Synchronization
 import TestSupport
 import Testing
 

@@ -3,12 +3,13 @@ import Foundation
 import Synchronization
 import TestSupport
 import Testing
+import GroupCacheLock
 
 /// A loader's backing store that counts its loads and can hold them open.
 final class Source: Sendable {
     let loads = Atomic(0)
     let gate: Gate?
-    let versions = Mutex<[CacheKey: Int]>([:])
+    let versions = Lock<[CacheKey: Int]>([:])
 
     init(gate: Gate? = nil) { self.gate = gate }
 
@@ -205,7 +206,7 @@ final class Source: Sendable {
     }
 
     @Test func theLoaderSeesItsGroupAndOrigin() async throws {
-        let seen = Mutex<[String]>([])
+        let seen = Lock<[String]>([])
         let group = try GroupRegistry().makeGroup(name: "users", cacheBytes: 0) { _, context in
             seen.withLock { $0.append("\(context.group.name) \(context.isPeerRequest)") }
             return CacheValue("")

@@ -1,8 +1,8 @@
-import Synchronization
+import GroupCacheLock
 
 /// A latch: tasks wait at it until a test opens it. Tests use it to hold a load open, never to sleep.
 public final class Gate: Sendable {
-    private let state = Mutex<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Lock<(isOpen: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// Creates a closed gate.
     public init() {}

@@ -1,8 +1,8 @@
 public import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import GroupCacheLock
 #endif
 
 /// A child process that the tests talk to in lines: commands on its standard input, answers on its standard
@@ -21,9 +21,9 @@ public final class LineProcess: Sendable {
     public let process: Process
     private let input: FileHandle
     private let output: FileHandle
-    private let buffer = Mutex(Data())
+    private let buffer = Lock(Data())
     /// Held across a command and its answer, so that concurrent commands do not take each other's answers.
-    private let conversation = Mutex(())
+    private let conversation = Lock(())
 
     /// Starts `executable` with `arguments`; its standard error goes to `errorLog`, or nowhere.
     public init(executable: URL, arguments: [String], errorLog: URL? = nil) throws {

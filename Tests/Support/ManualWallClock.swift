@@ -1,13 +1,13 @@
 public import GroupCache
-import Synchronization
+import GroupCacheLock
 
 /// A wall clock that moves only when a test moves it.
 public final class ManualWallClock: WallClock {
-    private let nanoseconds: Mutex<Int64>
+    private let nanoseconds: Lock<Int64>
 
     /// Creates a clock showing `start` nanoseconds since 1970.
     public init(_ start: Int64 = 1_700_000_000_000_000_000) {
-        nanoseconds = Mutex(start)
+        nanoseconds = Lock(start)
     }
 
     /// The time the test has set.

@@ -3,6 +3,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import GroupCacheLock
 #endif
 
 /// A TCP proxy in front of one node, on blocking sockets and threads of its own, that can hang: while hung it
@@ -13,8 +14,8 @@ final class FaultProxy: Sendable {
     let port: Int
     private let target: Int
     private let listener: Int32
-    private let hung = Mutex(false)
-    private let connections = Mutex<[Int32]>([])
+    private let hung = Lock(false)
+    private let connections = Lock<[Int32]>([])
 
     init(to target: Int) {
         self.target = target

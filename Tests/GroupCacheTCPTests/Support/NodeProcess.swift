@@ -3,7 +3,6 @@ import GroupCache
 import GroupCacheRing
 @testable import GroupCacheTCP
 import GroupCacheWire
-import Synchronization
 import TestSupport
 
 #if canImport(Glibc)

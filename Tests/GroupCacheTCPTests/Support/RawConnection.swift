@@ -1,9 +1,9 @@
 import Foundation
 import GroupCacheWire
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import GroupCacheLock
 #endif
 
 /// A plain blocking TCP client that speaks frames byte by byte, to drive a server exactly as a test needs
@@ -13,7 +13,7 @@ final class RawConnection: Sendable {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     let fd: Int32
-    private let parser = Mutex(FrameParser(limits: FrameLimits()))
+    private let parser = Lock(FrameParser(limits: FrameLimits()))
 
     /// Connects to 127.0.0.1:`port`; a `receiveBuffer` size keeps the kernel from absorbing what the test wants
     /// the server to hold (set before connecting, so the window is sized for it).

@@ -1,9 +1,9 @@
 import Foundation
 import GroupCacheWire
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+import GroupCacheLock
 #endif
 
 /// A peer that answers frames with a script, on blocking sockets and threads of its own: to play a server this
@@ -13,7 +13,7 @@ final class ScriptedPeer: Sendable {
     let port: Int
     private let listener: Int32
     private final class FrameLog: Sendable {
-        let frames = Mutex<[Frame]>([])
+        let frames = Lock<[Frame]>([])
     }
 
     private let received = FrameLog()
