@@ -107,6 +107,7 @@ final class ClientConnection: Sendable {
         deadline: ContinuousClock.Instant, encode: (UInt32, inout [UInt8]) -> Void
     ) async throws -> Reply {
         let slot = Lock<UInt32?>(nil)
+        defer { Handoff.acquire(self) }
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (waiter: Waiter) in
                 guard let id = register(waiter, deadline: deadline, slot: slot) else { return }
@@ -187,6 +188,7 @@ final class ClientConnection: Sendable {
                     state.machine.received(now: .now)
                     return replies.compactMap { id, reply in state.machine.take(id).map { ($0, reply) } }
                 }
+                Handoff.release(self)
                 for (waiter, reply) in waiting { waiter.resume(returning: reply) }
             }
             if let failure {
@@ -256,6 +258,7 @@ final class ClientConnection: Sendable {
             return expiry
         }
         let error = GroupCacheError(.deadlineExceeded, "peer \(peerID) did not answer in time", peerID: peerID)
+        Handoff.release(self)
         for waiter in expiry.overdue { waiter.resume(throwing: error) }
         if closeIfWritesStalled(now: .now) { return }
         if expiry.hung {
@@ -272,7 +275,9 @@ final class ClientConnection: Sendable {
     }
 
     private func fail(_ id: UInt32, with error: any Error) {
-        state.withLock { $0.machine.take(id) }?.resume(throwing: error)
+        guard let waiter = state.withLock({ $0.machine.take(id) }) else { return }
+        Handoff.release(self)
+        waiter.resume(throwing: error)
     }
 
     // MARK: Closing
@@ -309,6 +314,7 @@ final class ClientConnection: Sendable {
         writer.close()
         if let failure, failure != .broke || !waiters.isEmpty { events(self, .failed(reason: reason, failure)) }
         let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)", peerID: peerID)
+        Handoff.release(self)
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 

@@ -179,7 +179,7 @@ final class ConnectionPool: Sendable {
     /// Connects a new connection, on a thread off the cooperative pool: connect may block for up to `timeout`.
     private func open(timeout: Duration) async -> Result<ClientConnection, SocketError> {
         let (host, port, peerID, options, counters, queue) = (self.host, self.port, self.peerID, self.options, self.counters, self.queue)
-        return await withCheckedContinuation { continuation in
+        let opened: Result<ClientConnection, SocketError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 do throws(SocketError) {
                     let socket = try Socket.connect(host: host, port: port, timeout: timeout)
@@ -191,12 +191,15 @@ final class ConnectionPool: Sendable {
                         case .ended: self?.forget(connection)
                         }
                     }
+                    Handoff.release(counters)
                     continuation.resume(returning: .success(connection))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
             }
         }
+        Handoff.acquire(counters)
+        return opened
     }
 
     // MARK: The breaker

@@ -45,7 +45,9 @@ struct PartitionTests {
         let local = try await gcctl(at: 0, ["get", during, "--timeout", "10"])
         let took = ContinuousClock.now - started
         #expect(local.status == 0 && value(local) == "\(during)@http://\(addresses[0])", "got \(local)")
-        #expect(took < .seconds(5), "the get took \(took), past the node's 5 s deadline")
+        // The value shows the node met its 5 s deadline (past it the get fails); gcctl's own start is in `took`
+        // too, which a sanitizer build makes slow.
+        if !Sanitizer.isActive { #expect(took < .seconds(5), "the get took \(took), past the node's 5 s deadline") }
         // A remove reaches the owner but not the cut-off host, which holds a copy: it says so.
         let removed = try await gcctl(at: 0, ["remove", shared])
         #expect(removed.status == 4 && removed.errors.contains(addresses[2]), "got \(removed)")

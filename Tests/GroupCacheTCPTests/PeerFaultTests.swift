@@ -23,9 +23,11 @@ import GroupCacheLock
         let value = String(decoding: try await asked.get(key, timeout: .seconds(10)).value, as: UTF8.self)
         let took = ContinuousClock.now - started
         #expect(value == "\(key)@http://\(nodes[0].address)")
-        #expect(took < .milliseconds(2_500), "the get took \(took)")
+        // The figure, for a normal build; a sanitizer build (several times slower) must still beat the
+        // caller's deadline, which the value above shows.
+        if !Sanitizer.isActive { #expect(took < .milliseconds(2_500), "the get took \(took)") }
         // The hang marked the owner down: the next get of its keys loads locally without asking it, so without
-        // waiting (no connection to it, no PING sent).
+        // waiting (no connection to it; probes use connections of their own, outside the pool).
         let owner = "http://\(nodes[2].address)"
         let before = try #require(try await asked.peerStats(owner))
         #expect(before.isDown && before.trips == 1 && before.hungConnections == 1 && before.connections == 0)
@@ -33,7 +35,7 @@ import GroupCacheLock
         #expect(String(decoding: try await asked.get(next).value, as: UTF8.self) == "\(next)@http://\(nodes[0].address)")
         #expect(try await asked.stats().peerErrors == 2)
         let down = try #require(try await asked.peerStats(owner))
-        #expect(down.isDown && down.connections == 0 && down.livenessPings == before.livenessPings)
+        #expect(down.isDown && down.connections == 0 && down.trips == 1)
 
         // Running again, the owner answers a probe within a second or so, and serves its keys again.
         nodes[2].resume()

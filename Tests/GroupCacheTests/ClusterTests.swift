@@ -136,12 +136,13 @@ struct Cluster {
         let slow = Source(gate: gate)
         let cluster = try Cluster(source: slow)
         let key = cluster.key(ownedBy: 1)
-        let early = Task { try await cluster.nodes[0].group.get(key) }
+        // Long timeouts: the test is about order, and a sanitizer build runs it slowly.
+        let early = Task { try await cluster.nodes[0].group.get(key, timeout: .seconds(60)) }
         #expect(await eventually { slow.loadCount == 1 })
 
         slow.bump(key)
         try await cluster.nodes[2].group.remove(key)
-        let late = Task { try await cluster.nodes[0].group.get(key) }
+        let late = Task { try await cluster.nodes[0].group.get(key, timeout: .seconds(60)) }
         #expect(await eventually { slow.loadCount == 2 }, "the get after remove joined the old load")
         gate.open()
         #expect(try await late.value.string == "\(key)@v1")
