@@ -122,7 +122,9 @@ import Glibc
         let holder = try node.connect()
         try holder.send([Frame(kind: .ping, id: 1)])
         #expect(try await holder.nextFrame() == Frame(kind: .pong, id: 1))
-        let client = try TCPPeerClient(peer: Peer(id: "full", address: "127.0.0.1:\(node.port)"), options: TCPClientOptions())
+        // A backoff far longer than the test, so that however slowly the 20 gets run, none may dial again.
+        let options = TCPClientOptions(reconnectBackoff: .seconds(120), failuresBeforeDown: 100)
+        let client = try TCPPeerClient(peer: Peer(id: "full", address: "127.0.0.1:\(node.port)"), options: options)
         for _ in 0..<20 {
             await #expect { try await client.get(group: "things", key: "k", deadline: .now + .seconds(5)) } throws: {
                 ($0 as? GroupCacheError)?.code == .peerUnavailable

@@ -92,6 +92,52 @@ import GroupCacheLock
     }
 }
 
+/// The same over three `groupcache-node` processes, their rings changed through their standard input.
+@Suite(.serialized) struct MembershipProcessTests {
+    @Test func theRingChangesUnderLoadAcrossProcesses() async throws {
+        let nodes = try await NodeProcess.cluster(3)
+        let clients = try nodes.map { try NodeClient($0) }
+        let everyone = nodes.map(\.address)
+        let failures = MembershipTests.Outcomes()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                // 10 generations, each leaving one node out of every ring (a node keeps itself in its own).
+                for generation in 1...10 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    let members = everyone.enumerated().filter { $0.offset != generation % 3 }.map(\.element)
+                    try await offThePool { for node in nodes { try node.setPeers(members) } }
+                }
+            }
+            for worker in 0..<16 {
+                tasks.addTask {
+                    var random = SplitMix64(seed: 77 + UInt64(worker))
+                    for round in 0..<100 {
+                        let client = clients[Int.random(in: 0..<3, using: &random)]
+                        do {
+                            if worker < 12 {
+                                let key = "get-\(Int.random(in: 0..<60, using: &random))"
+                                let value = String(decoding: try await client.get(key).value, as: UTF8.self)
+                                if !value.hasPrefix("\(key)@") { failures.count("wrong value \(value)") }
+                            } else if round % 2 == 0 {
+                                try await client.remove("write-\(worker)-\(round % 10)")
+                            } else {
+                                _ = try await client.stats()  // a request of each kind crosses the changes
+                            }
+                        } catch {
+                            failures.count("\(error)")
+                        }
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        #expect(failures.all.isEmpty, "requests that failed or came back wrong: \(failures.all)")
+        // Nothing removes or evicts a get-* key: each node loads each of the 60 at most once.
+        let loads = try await clients.asyncMap { try await $0.stats().localLoads }
+        #expect(loads.allSatisfy { $0 <= 60 }, "local loads per node: \(loads)")
+    }
+}
+
 /// A node whose loader logs each load.
 final class LoggingNode: Sendable {
     let server: TCPServer
