@@ -6,10 +6,11 @@ import Testing
 import GroupCacheLock
 
 /// A random history of gets, sets and removes across three nodes over real sockets, with faults: a node hung
-/// (its proxy stops forwarding, connections open) and a node killed and restarted empty on its address. A
+/// (the proxies into it stop forwarding, connections open), a node cut off (the proxies into and out of it
+/// stop, as a partition), and a node killed and restarted empty on its address. A
 /// versioned source stands behind the loaders: a remove bumps the key's version there, a set writes through to
 /// it. The nodes run in this process so that the checker sees every operation; partitions between processes
-/// are PartitionTests'. Seeded: `GROUPCACHE_SEED=N` replays the same operations and faults (their
+/// are PartitionTests' too. Seeded: `GROUPCACHE_SEED=N` replays the same operations and faults (their
 /// interleaving varies from run to run).
 @Suite(.serialized) struct ConsistencyTests {
     @Test func noGetAfterARemoveSeesAnOlderVersionAndEveryValueWasTheSources() async throws {
@@ -25,15 +26,18 @@ import GroupCacheLock
             tasks.addTask {
                 var random = SplitMix64(seed: seed)
                 defer { done.set() }
-                for _ in 0..<10 where ContinuousClock.now < end {
+                // Each kind of fault in turn: hung, cut off, restarted.
+                for fault in 0..<10 where ContinuousClock.now < end {
                     try await Task.sleep(for: .milliseconds(Int.random(in: 100...300, using: &random)))
                     let node = Int.random(in: 0..<3, using: &random)
-                    if Bool.random(using: &random) {
-                        cluster.proxies[node].setHung(true)
+                    switch fault % 3 {
+                    case 0, 1:
+                        let cut = fault % 3 == 1
+                        cluster.setHung(node, true, cut: cut)
                         try await Task.sleep(for: .milliseconds(Int.random(in: 300...1_500, using: &random)))
-                        cluster.proxies[node].setHung(false)
-                        history.fault("hung node \(node)")
-                    } else {
+                        cluster.setHung(node, false)
+                        history.fault(cut ? "cut off node \(node)" : "hung node \(node)")
+                    default:
                         try await cluster.restart(node)
                         history.fault("restarted node \(node)")
                     }
@@ -201,17 +205,20 @@ final class History: Sendable {
     var faults: [String] { log.withLock { $0.faults } }
 }
 
-/// Three nodes in this process, each behind a ``FaultProxy`` that its peers dial; a restart replaces a node's
-/// server, registry and caches with empty ones on the same port.
+/// Three nodes in this process. Each node reaches each other one through a ``FaultProxy`` of that pair's own,
+/// so that a node can be hung (every proxy into it stops: it looks frozen to the others, and can still ask
+/// them) or cut off (the proxies into it and out of it stop, as a partition). The ring names nodes by ID, and
+/// each node dials its own proxy for each peer. A restart replaces a node's server, registry and caches with
+/// empty ones on the same port.
 final class ConsistencyCluster: Sendable {
     private struct Node {
         var server: TCPServer
         var group: Group
     }
 
-    let proxies: [FaultProxy]
+    /// `proxies[from][to]`: the way from node `from` to node `to` (nil on the diagonal).
+    private let proxies: [[FaultProxy?]]
     private let ports: [Int]
-    private let members: [Peer]
     private let nodes: Lock<[Node]>
     private let source: VersionedSource
     /// Client options for a test's time scale: a hang is found in 100 ms and probed every 100 ms.
@@ -221,7 +228,6 @@ final class ConsistencyCluster: Sendable {
 
     init(size: Int, source: VersionedSource) throws {
         self.source = source
-        // Each node's server first, on a port of its own, then its proxy: the ring names the proxies.
         var servers: [(TCPServer, Int, GroupRegistry, DeferredPeerPicker)] = []
         for _ in 0..<size {
             let picker = DeferredPeerPicker()
@@ -229,18 +235,28 @@ final class ConsistencyCluster: Sendable {
             let server = TCPServer(registry: registry)
             servers.append((server, try server.start(), registry, picker))
         }
-        ports = servers.map(\.1)
-        proxies = ports.map { FaultProxy(to: $0) }
-        members = proxies.map { Peer(host: "127.0.0.1", port: $0.port, idFormat: .url) }
+        let ports = servers.map(\.1)
+        self.ports = ports
+        proxies = (0..<size).map { from in (0..<size).map { to in from == to ? nil : FaultProxy(to: ports[to]) } }
         var nodes: [Node] = []
         for (index, (server, _, registry, picker)) in servers.enumerated() {
-            nodes.append(Node(server: server, group: try Self.makeGroup(index, registry: registry, picker: picker, members: members, source: source)))
+            let members = Self.members(seenFrom: index, ports: ports, proxies: proxies)
+            let group = try Self.makeGroup(index, members: members, registry: registry, picker: picker, source: source)
+            nodes.append(Node(server: server, group: group))
         }
         self.nodes = Lock(nodes)
     }
 
+    /// Node `index`'s view of the cluster: every node by its ID, each other one at the proxy of that pair.
+    private static func members(seenFrom index: Int, ports: [Int], proxies: [[FaultProxy?]]) -> [Peer] {
+        ports.indices.map { other in
+            let port = other == index ? ports[index] : proxies[index][other]!.port
+            return Peer(id: "http://node-\(other)", address: "127.0.0.1:\(port)")
+        }
+    }
+
     private static func makeGroup(
-        _ index: Int, registry: GroupRegistry, picker: DeferredPeerPicker, members: [Peer], source: VersionedSource
+        _ index: Int, members: [Peer], registry: GroupRegistry, picker: DeferredPeerPicker, source: VersionedSource
     ) throws -> Group {
         let ring = TCPTransport(options: client).makePeerRing(local: members[index])
         ring.setPeers(members)
@@ -253,6 +269,14 @@ final class ConsistencyCluster: Sendable {
 
     func group(_ index: Int) -> Group { nodes.withLock { $0[index].group } }
 
+    /// Stops (`true`) or restores the ways into node `index`, and out of it too when `cut`.
+    func setHung(_ index: Int, _ hung: Bool, cut: Bool = false) {
+        for other in ports.indices where other != index {
+            proxies[other][index]?.setHung(hung)
+            if cut || !hung { proxies[index][other]?.setHung(hung) }
+        }
+    }
+
     func restart(_ index: Int) async throws {
         let old = nodes.withLock { $0[index].server }
         await old.shutdown()
@@ -261,12 +285,13 @@ final class ConsistencyCluster: Sendable {
         let server = TCPServer(registry: registry)
         // The port was just freed; SO_REUSEADDR lets the new server take it at once.
         try server.start(port: ports[index])
-        let group = try Self.makeGroup(index, registry: registry, picker: picker, members: members, source: source)
+        let members = Self.members(seenFrom: index, ports: ports, proxies: proxies)
+        let group = try Self.makeGroup(index, members: members, registry: registry, picker: picker, source: source)
         nodes.withLock { $0[index] = Node(server: server, group: group) }
     }
 
     func shutdown() async {
-        for proxy in proxies { proxy.setHung(false) }
+        for index in ports.indices { setHung(index, false) }
         for server in nodes.withLock({ $0.map(\.server) }) { await server.shutdown() }
     }
 }
