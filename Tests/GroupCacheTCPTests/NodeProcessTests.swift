@@ -146,11 +146,7 @@ extension Array {
 
 /// `gcctl` against real nodes: what it prints, and the exit codes scripts rely on.
 @Suite(.serialized) struct GroupCacheControlTests {
-    struct Run {
-        var status: Int32
-        var output: String
-        var errors: String
-    }
+    typealias Run = ProcessOutput
 
     /// Runs gcctl with `arguments`, through `launcher` if given (`ip netns exec NAME`).
     static func gcctl(_ arguments: [String], launcher: [String] = []) async throws -> Run {
@@ -158,20 +154,7 @@ extension Array {
     }
 
     static func runGcctl(_ arguments: [String], launcher: [String] = []) throws -> Run {
-        let command = launcher + [NodeProcess.productsFolder.appendingPathComponent("gcctl").path] + arguments
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-            errors: String(decoding: err, as: UTF8.self))
+        try runToEnd(launcher + [NodeProcess.productsFolder.appendingPathComponent("gcctl").path] + arguments)
     }
 
     @Test func getSetRemoveAndStatsAgainstACluster() async throws {
