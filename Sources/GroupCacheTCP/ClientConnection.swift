@@ -167,14 +167,18 @@ final class ClientConnection: Sendable {
     }
 
     private func expireOverdue() {
-        // Bytes waiting in the socket answer the PING: the peer sent them, and only this process has not read
-        // them yet (its reader thread starved of CPU, say). Without this, an overloaded caller would take its
-        // own slowness for a hung peer.
-        let bytesWaiting = socket.hasBytesWaiting
         let expiry = state.withLock { state in
             state.timer = nil
-            if bytesWaiting { state.machine.received(now: .now) }
-            let expiry = state.machine.expire(now: .now)
+            var expiry = state.machine.expire(now: .now)
+            // Bytes waiting in the socket answer the PING: the peer sent them, and only this process has not
+            // read them yet (its reader thread starved of CPU, say). Asked only when the peer would be found
+            // hung (a non-blocking ioctl), so that an overloaded caller does not blame its peer.
+            if expiry.hung && socket.hasBytesWaiting {
+                state.machine.received(now: .now)
+                let overdue = expiry.overdue
+                expiry = state.machine.expire(now: .now)
+                expiry.overdue += overdue
+            }
             if let next = expiry.next, !expiry.hung { arm(&state, at: next) }
             return expiry
         }
@@ -183,7 +187,6 @@ final class ClientConnection: Sendable {
         for waiter in expiry.overdue { waiter.resume(throwing: error) }
         if closeIfWritesStalled(now: .now) { return }
         if expiry.hung {
-            counters.hungConnections.add(1, ordering: .relaxed)
             close(
                 reason: "it sent nothing for \(options.pingAfter) and did not answer a PING within \(options.pingTimeout): it is hung",
                 failure: .hung)

@@ -81,7 +81,7 @@ final class ConnectionPool: Sendable {
         stats.probes = UInt64(health.probes)
         stats.recoveries = UInt64(health.recoveries)
         stats.livenessPings = UInt64(counters.livenessPings.load(ordering: .relaxed))
-        stats.hungConnections = UInt64(counters.hungConnections.load(ordering: .relaxed))
+        stats.hungConnections = UInt64(health.hungConnections)
         return stats
     }
 

@@ -1,11 +1,10 @@
 import Synchronization
 
-/// What this node's client saw of one peer, for STATS: liveness PINGs and the connections found hung.
+/// The liveness PINGs this node's client sent one peer, for STATS; its connections count them without the
+/// pool's lock (hung connections are counted by the breaker, ``PeerHealth``).
 ///
 /// Concurrency: atomics; any thread may update and read them.
 final class PeerCounters: Sendable {
     /// PINGs sent because the peer was quiet while requests waited.
     let livenessPings = Atomic(0)
-    /// Connections closed because a PING went unanswered.
-    let hungConnections = Atomic(0)
 }

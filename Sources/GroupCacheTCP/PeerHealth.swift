@@ -40,6 +40,8 @@ struct PeerHealth {
     /// The last failure, for messages.
     private(set) var lastFailure = ""
     private(set) var failures = 0
+    /// Failures that were connections found hung.
+    private(set) var hungConnections = 0
     private(set) var trips = 0
     private(set) var probes = 0
     private(set) var recoveries = 0
@@ -57,6 +59,7 @@ struct PeerHealth {
         _ reason: String, hung: Bool = false, backOff: Bool = false, now: ContinuousClock.Instant, jitter: Double
     ) -> Verdict {
         failures += 1
+        if hung { hungConnections += 1 }
         lastFailure = reason
         if backOff { dialAfter = now + settings.dialBackoff * (0.5 + jitter) }
         guard downSince == nil else { return .alreadyDown }

@@ -24,6 +24,7 @@ import Testing
     @Test func aHungConnectionTripsItAtOnce() {
         var health = PeerHealth(settings: Self.settings)
         #expect(health.failed("hung", hung: true, now: Self.at(0), jitter: 0) == .tripped(probeAt: Self.at(1_000)))
+        #expect(health.hungConnections == 1 && health.failures == 1)
     }
 
     @Test func probesBringItBackOnTheFirstAnswer() {
