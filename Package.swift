@@ -19,6 +19,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // HMAC-SHA256 for the cluster secret's handshake and frame tags (docs/PROTOCOL.md, "Authentication").
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // Leaves: they import nothing of ours.
@@ -46,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "gcctl",
             dependencies: [
-                "GroupCache", "GroupCacheTCP",
+                "GroupCache", "GroupCacheTCP", "GroupCacheWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "groupcache-node",
             dependencies: [
-                "GroupCache", "GroupCacheLock", "GroupCacheTCP", "CSQLite",
+                "GroupCache", "GroupCacheLock", "GroupCacheTCP", "GroupCacheWire", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -77,7 +79,10 @@ let package = Package(
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
         .target(name: "CGroupCacheProto", dependencies: ["CProtobufC"]),
-        .target(name: "GroupCacheWire", dependencies: ["CGroupCacheProto", "CProtobufC"]),
+        .target(
+            name: "GroupCacheWire",
+            dependencies: ["CGroupCacheProto", "CProtobufC", .product(name: "Crypto", package: "swift-crypto")]
+        ),
 
         // The TCP transport: a Dispatch server and a pooled client speaking the frames of docs/PROTOCOL.md.
         .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheLock", "GroupCacheSingleFlight", "GroupCacheWire"]),

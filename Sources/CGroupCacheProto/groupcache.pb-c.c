@@ -277,6 +277,51 @@ void   swiftgroupcache__wire__error_response__free_unpacked
   assert(message->base.descriptor == &swiftgroupcache__wire__error_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   swiftgroupcache__wire__hello__init
+                     (Swiftgroupcache__Wire__Hello         *message)
+{
+  static const Swiftgroupcache__Wire__Hello init_value = SWIFTGROUPCACHE__WIRE__HELLO__INIT;
+  *message = init_value;
+}
+size_t swiftgroupcache__wire__hello__get_packed_size
+                     (const Swiftgroupcache__Wire__Hello *message)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__hello__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t swiftgroupcache__wire__hello__pack
+                     (const Swiftgroupcache__Wire__Hello *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__hello__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t swiftgroupcache__wire__hello__pack_to_buffer
+                     (const Swiftgroupcache__Wire__Hello *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &swiftgroupcache__wire__hello__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Swiftgroupcache__Wire__Hello *
+       swiftgroupcache__wire__hello__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Swiftgroupcache__Wire__Hello *)
+     protobuf_c_message_unpack (&swiftgroupcache__wire__hello__descriptor,
+                                allocator, len, data);
+}
+void   swiftgroupcache__wire__hello__free_unpacked
+                     (Swiftgroupcache__Wire__Hello *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &swiftgroupcache__wire__hello__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   swiftgroupcache__wire__stats_response__init
                      (Swiftgroupcache__Wire__StatsResponse         *message)
 {
@@ -860,6 +905,96 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descript
   (ProtobufCMessageInit) swiftgroupcache__wire__error_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__hello__field_descriptors[5] =
+{
+  {
+    "nonce",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Swiftgroupcache__Wire__Hello, has_nonce),
+    offsetof(Swiftgroupcache__Wire__Hello, nonce),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "versions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Swiftgroupcache__Wire__Hello, n_versions),
+    offsetof(Swiftgroupcache__Wire__Hello, versions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_id",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Swiftgroupcache__Wire__Hello, has_key_id),
+    offsetof(Swiftgroupcache__Wire__Hello, key_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT32,
+    offsetof(Swiftgroupcache__Wire__Hello, has_version),
+    offsetof(Swiftgroupcache__Wire__Hello, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "proof",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BYTES,
+    offsetof(Swiftgroupcache__Wire__Hello, has_proof),
+    offsetof(Swiftgroupcache__Wire__Hello, proof),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned swiftgroupcache__wire__hello__field_indices_by_name[] = {
+  2,   /* field[2] = key_id */
+  0,   /* field[0] = nonce */
+  4,   /* field[4] = proof */
+  3,   /* field[3] = version */
+  1,   /* field[1] = versions */
+};
+static const ProtobufCIntRange swiftgroupcache__wire__hello__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor swiftgroupcache__wire__hello__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "swiftgroupcache.wire.Hello",
+  "Hello",
+  "Swiftgroupcache__Wire__Hello",
+  "swiftgroupcache.wire",
+  sizeof(Swiftgroupcache__Wire__Hello),
+  5,
+  swiftgroupcache__wire__hello__field_descriptors,
+  swiftgroupcache__wire__hello__field_indices_by_name,
+  1,  swiftgroupcache__wire__hello__number_ranges,
+  (ProtobufCMessageInit) swiftgroupcache__wire__hello__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor swiftgroupcache__wire__stats_response__field_descriptors[3] =
 {
   {
@@ -924,7 +1059,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descript
   (ProtobufCMessageInit) swiftgroupcache__wire__stats_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftgroupcache__wire__peer_stats__field_descriptors[9] =
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__peer_stats__field_descriptors[10] =
 {
   {
     "id",
@@ -1034,8 +1169,21 @@ static const ProtobufCFieldDescriptor swiftgroupcache__wire__peer_stats__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "auth_failures",
+    10,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__PeerStats, has_auth_failures),
+    offsetof(Swiftgroupcache__Wire__PeerStats, auth_failures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftgroupcache__wire__peer_stats__field_indices_by_name[] = {
+  9,   /* field[9] = auth_failures */
   2,   /* field[2] = connections */
   1,   /* field[1] = down */
   3,   /* field[3] = failures */
@@ -1049,7 +1197,7 @@ static const unsigned swiftgroupcache__wire__peer_stats__field_indices_by_name[]
 static const ProtobufCIntRange swiftgroupcache__wire__peer_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor swiftgroupcache__wire__peer_stats__descriptor =
 {
@@ -1059,14 +1207,14 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__peer_stats__descriptor =
   "Swiftgroupcache__Wire__PeerStats",
   "swiftgroupcache.wire",
   sizeof(Swiftgroupcache__Wire__PeerStats),
-  9,
+  10,
   swiftgroupcache__wire__peer_stats__field_descriptors,
   swiftgroupcache__wire__peer_stats__field_indices_by_name,
   1,  swiftgroupcache__wire__peer_stats__number_ranges,
   (ProtobufCMessageInit) swiftgroupcache__wire__peer_stats__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftgroupcache__wire__node_stats__field_descriptors[15] =
+static const ProtobufCFieldDescriptor swiftgroupcache__wire__node_stats__field_descriptors[16] =
 {
   {
     "connections",
@@ -1248,6 +1396,18 @@ static const ProtobufCFieldDescriptor swiftgroupcache__wire__node_stats__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "closed_unauthenticated",
+    16,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Swiftgroupcache__Wire__NodeStats, has_closed_unauthenticated),
+    offsetof(Swiftgroupcache__Wire__NodeStats, closed_unauthenticated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftgroupcache__wire__node_stats__field_indices_by_name[] = {
   14,   /* field[14] = accept_pauses */
@@ -1258,6 +1418,7 @@ static const unsigned swiftgroupcache__wire__node_stats__field_indices_by_name[]
   9,   /* field[9] = closed_partial_frame */
   6,   /* field[6] = closed_protocol_violation */
   7,   /* field[7] = closed_too_large */
+  15,   /* field[15] = closed_unauthenticated */
   10,   /* field[10] = closed_write_timeout */
   1,   /* field[1] = connection_objects */
   0,   /* field[0] = connections */
@@ -1269,7 +1430,7 @@ static const unsigned swiftgroupcache__wire__node_stats__field_indices_by_name[]
 static const ProtobufCIntRange swiftgroupcache__wire__node_stats__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor =
 {
@@ -1279,7 +1440,7 @@ const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor =
   "Swiftgroupcache__Wire__NodeStats",
   "swiftgroupcache.wire",
   sizeof(Swiftgroupcache__Wire__NodeStats),
-  15,
+  16,
   swiftgroupcache__wire__node_stats__field_descriptors,
   swiftgroupcache__wire__node_stats__field_indices_by_name,
   1,  swiftgroupcache__wire__node_stats__number_ranges,

@@ -8,6 +8,7 @@ public struct GroupCacheError: Error, Hashable, Sendable {
         private enum Base: Hashable, Sendable {
             case notFound, loadFailed, deadlineExceeded, noSuchGroup, duplicateGroup
             case peersFailed, peerUnavailable, peerProtocol, unsupported, tooLarge, badRequest, internalError
+            case unauthenticated
         }
 
         private let base: Base
@@ -27,6 +28,9 @@ public struct GroupCacheError: Error, Hashable, Sendable {
         public static let peersFailed = Code(.peersFailed)
         /// A peer could not be reached, refused, or went away.
         public static let peerUnavailable = Code(.peerUnavailable)
+        /// Authentication with a peer failed: it refused this node's cluster secret, or could not prove it holds
+        /// one, or requires one this node does not have. The get loads locally.
+        public static let unauthenticated = Code(.unauthenticated)
         /// A peer answered with something this node cannot understand.
         public static let peerProtocol = Code(.peerProtocol)
         /// A peer does not implement the request.

@@ -64,11 +64,15 @@ extension ClientConnection {
                 while try parser.nextFrame({ header, payload in replies.append((header.id, Reply(header: header, payload: payload))) }) {
                     guard let (id, reply) = replies.last, id == 0 else { continue }
                     var message = "no reason given"
+                    var cause = Failure.refused
                     if case .frame(let frame) = reply, let error = try? ErrorResponse.decode(from: frame.payload) {
                         message = error.message
+                        if error.code == .unauthenticated { cause = .unauthenticated }
                     }
-                    return (Array(replies.dropLast()), ("the peer closed the connection: \(message)", .refused), false)
+                    return (Array(replies.dropLast()), ("the peer closed the connection: \(message)", cause), false)
                 }
+            } catch let error as WireError {
+                return (replies, ("the peer sent a bad frame: \(error)", error.code == .unauthenticated ? .unauthenticated : .broke), false)
             } catch {
                 return (replies, ("the peer sent a bad frame: \(error)", .broke), false)
             }

@@ -38,6 +38,8 @@ final class ClientConnection: Sendable {
         case refused
         /// A PING went unanswered.
         case hung
+        /// The peer refused this node's credentials (ERROR UNAUTHENTICATED), or a frame of its failed its tag.
+        case unauthenticated
     }
 
     /// Unsafe rather than checked (one allocation fewer per request): the machine hands each waiter out once.
@@ -66,8 +68,11 @@ final class ClientConnection: Sendable {
 
     private let counters: PeerCounters
 
+    /// A connection over `socket`, just connected; with `session`, the parser and sealer its handshake made
+    /// (``ClientHandshake``), so that every frame is tagged.
     init(
         socket: Socket, peerID: String, options: TCPClientOptions, counters: PeerCounters, queue: DispatchQueue,
+        session: (parser: FrameParser, sealer: FrameSealer)? = nil,
         events: @escaping @Sendable (ClientConnection, Event) -> Void
     ) throws(SocketError) {
         let liveness = ClientConnectionState<Waiter>.Liveness(quietLimit: options.pingAfter, pingTimeout: options.pingTimeout)
@@ -76,7 +81,8 @@ final class ClientConnection: Sendable {
         self.writer = ConnectionWriter(socket: try socket.duplicate(), queue: queue)
         self.peerID = peerID
         self.events = events
-        self.parser = Lock(FrameParser(limits: options.limits))
+        self.parser = Lock(session?.parser ?? FrameParser(limits: options.limits))
+        if let session { writer.startSealing(with: session.sealer) }
         self.options = options
         self.counters = counters
         writer.start({ [self] event in
@@ -237,7 +243,8 @@ final class ClientConnection: Sendable {
         guard let waiters = state.withLock({ closeLocked(&$0, reason: reason) }) else { return }
         writer.close()
         if let failure, failure != .broke || !waiters.isEmpty { events(self, .failed(reason: reason, failure)) }
-        let error = GroupCacheError(.peerUnavailable, "peer \(peerID): \(reason)", peerID: peerID)
+        let code: GroupCacheError.Code = failure == .unauthenticated ? .unauthenticated : .peerUnavailable
+        let error = GroupCacheError(code, "peer \(peerID): \(reason)", peerID: peerID)
         Handoff.release(self)
         for waiter in waiters { waiter.resume(throwing: error) }
     }

@@ -82,6 +82,7 @@ final class ConnectionPool: Sendable {
         stats.recoveries = UInt64(health.recoveries)
         stats.livenessPings = UInt64(counters.livenessPings.load(ordering: .relaxed))
         stats.hungConnections = UInt64(health.hungConnections)
+        stats.authFailures = UInt64(counters.authFailures.load(ordering: .relaxed))
         return stats
     }
 
@@ -172,34 +173,53 @@ final class ConnectionPool: Sendable {
         case .failure(let error):
             let message = "peer \(peerID) at \(host):\(port): \(error)"
             failed(message, .refused)
-            throw GroupCacheError(.peerUnavailable, message, peerID: peerID)
+            throw GroupCacheError(error.isAuthentication ? .unauthenticated : .peerUnavailable, message, peerID: peerID)
         }
     }
 
-    /// Connects a new connection, on a thread off the cooperative pool: connect may block for up to `timeout`.
-    private func open(timeout: Duration) async -> Result<ClientConnection, SocketError> {
-        let (host, port, peerID, options, counters, queue) = (self.host, self.port, self.peerID, self.options, self.counters, self.queue)
-        let opened: Result<ClientConnection, SocketError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                do throws(SocketError) {
-                    let socket = try Socket.connect(host: host, port: port, timeout: timeout)
-                    let connection = try ClientConnection(
-                        socket: socket, peerID: peerID, options: options, counters: counters, queue: queue
-                    ) { [weak self] connection, event in
-                        switch event {
-                        case .failed(let reason, let failure): self?.failed("peer \(peerID): \(reason)", failure)
-                        case .ended: self?.forget(connection)
-                        }
-                    }
-                    Handoff.release(counters)
-                    continuation.resume(returning: .success(connection))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
+    /// Connects a new connection, on a thread off the cooperative pool: connect, and the handshake when the
+    /// options hold secrets, may each block for up to `timeout`.
+    private func open(timeout: Duration) async -> Result<ClientConnection, ClientHandshake.Failure> {
+        let opened: Result<ClientConnection, ClientHandshake.Failure> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [self] in
+                let result = Result { () throws(ClientHandshake.Failure) in try connect(timeout: timeout) }
+                Handoff.release(counters)
+                continuation.resume(returning: result)
             }
         }
         Handoff.acquire(counters)
         return opened
+    }
+
+    /// Connects, runs the handshake if there are secrets (counting a failed one), and makes the connection.
+    private func connect(timeout: Duration) throws(ClientHandshake.Failure) -> ClientConnection {
+        func broke(_ error: SocketError) -> ClientHandshake.Failure {
+            ClientHandshake.Failure(description: "\(error)", isAuthentication: false)
+        }
+        let socket: Socket
+        do { socket = try Socket.connect(host: host, port: port, timeout: timeout) } catch { throw broke(error) }
+        var session: (parser: FrameParser, sealer: FrameSealer)?
+        if let secrets = options.secrets {
+            do {
+                session = try ClientHandshake.run(on: socket, secrets: secrets, limits: options.limits, timeout: timeout)
+            } catch {
+                if error.isAuthentication { counters.authFailures.add(1, ordering: .relaxed) }
+                throw error
+            }
+        }
+        let peerID = self.peerID
+        do {
+            return try ClientConnection(
+                socket: socket, peerID: peerID, options: options, counters: counters, queue: queue, session: session
+            ) { [weak self] connection, event in
+                switch event {
+                case .failed(let reason, let failure): self?.failed("peer \(peerID): \(reason)", failure)
+                case .ended: self?.forget(connection)
+                }
+            }
+        } catch {
+            throw broke(error)
+        }
     }
 
     // MARK: The breaker
@@ -208,9 +228,10 @@ final class ConnectionPool: Sendable {
     /// locally) and schedules the first probe. A failed connect backs off as a refusal does.
     private func failed(_ reason: String, _ failure: ClientConnection.Failure) {
         sawFailure.store(true, ordering: .relaxed)
+        if failure == .unauthenticated { counters.authFailures.add(1, ordering: .relaxed) }
         let tripped = state.withLock { state -> [ClientConnection]? in
             let verdict = state.health.failed(
-                reason, hung: failure == .hung, backOff: failure == .refused, now: .now, jitter: .random(in: 0...1))
+                reason, hung: failure == .hung, backOff: failure == .refused || failure == .unauthenticated, now: .now, jitter: .random(in: 0...1))
             guard case .tripped(let probeAt) = verdict else { return nil }
             scheduleProbe(&state, at: probeAt)
             defer { state.connections = [] }

@@ -1,5 +1,6 @@
 import Dispatch
 import GroupCacheLock
+import GroupCacheWire
 
 /// The write side both kinds of connection share: frames go straight to the socket from the thread that made
 /// them, and only what the socket does not take waits behind a write source.
@@ -11,6 +12,9 @@ import GroupCacheLock
 ///
 /// Dispatch on Linux, as measured: the write source watches a descriptor of its own (a `dup` of the socket),
 /// since a read and a write source on one descriptor sometimes stopped the read source from firing.
+///
+/// On an authenticated connection the writer tags every frame as it takes its place in the stream, under the
+/// lock that orders the stream, so that the tags count frames in the order the peer reads them.
 ///
 /// Concurrency: every method may be called from any thread. One lock, a leaf: the handler runs after it is
 /// released.
@@ -49,6 +53,8 @@ final class ConnectionWriter: Sendable {
         var isClosed = false
         /// When queued output last moved; `nil` while none is queued.
         var movedAt: ContinuousClock.Instant?
+        /// Tags each frame sent from ``startSealing(with:)`` on.
+        var sealer: FrameSealer?
 
         var queued: Int { output.count - offset }
         var unwritten: Int { queued + batch.count + inFlushBytes }
@@ -93,28 +99,37 @@ final class ConnectionWriter: Sendable {
     /// Since when queued output has not moved; `nil` while none is queued.
     var stalledSince: ContinuousClock.Instant? { state.withLock { $0.movedAt } }
 
-    /// Writes `frame` now, or queues what the socket does not take; `false` if the writer is closed or finishing,
-    /// or the write failed before any byte of `frame` went out (the handler is then told of the failure).
+    /// Tags every frame sent from now on with `sealer`: what a connection does once its handshake has made the
+    /// session key.
+    func startSealing(with sealer: FrameSealer) {
+        state.withLock { $0.sealer = sealer }
+    }
+
+    /// Writes `frame` (one or more whole frames) now, or queues what the socket does not take; `false` if the
+    /// writer is closed or finishing, or the write failed before any byte of `frame` went out (the handler is
+    /// then told of the failure).
     @discardableResult
     func send(_ frame: [UInt8]) -> Bool {
-        let role = state.withLock { state -> Bool? in
+        let role = state.withLock { state -> [UInt8]?? in
             guard !state.isClosed, !state.isFinishing else { return nil }
+            var frame = frame
+            if state.sealer != nil { frame = state.sealer!.seal(frame) }
             if state.queued > 0 {
                 state.output.append(contentsOf: frame)
                 queuedBytesChanged(frame.count)
-                return false
+                return .some(nil)
             }
             if state.isFlushing {
                 state.batch.append(contentsOf: frame)
-                return false
+                return .some(nil)
             }
             state.isFlushing = true
             state.inFlushBytes = frame.count
-            return true
+            return frame
         }
-        guard let isFlusher = role else { return false }
-        guard isFlusher else { return true }
-        return flush(frame)
+        guard let toFlush = role else { return false }
+        guard let toFlush else { return true }
+        return flush(toFlush)
     }
 
     /// Sends `frame`, then every batch others added meanwhile, until none is left or the socket is full.

@@ -7,4 +7,6 @@ import Synchronization
 final class PeerCounters: Sendable {
     /// PINGs sent because the peer was quiet while requests waited.
     let livenessPings = Atomic(0)
+    /// Connections whose handshake failed: the peer refused this node's secret, or could not prove its own.
+    let authFailures = Atomic(0)
 }

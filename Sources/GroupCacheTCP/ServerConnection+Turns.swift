@@ -48,6 +48,12 @@ extension ServerConnection {
                         if finished(afterWaiting: true) { closeAfterFlushing() }
                     }
                 }
+            case .answerHandshake(let reply):
+                if !batch.isEmpty { writer.send(batch) }
+                batch.removeAll(keepingCapacity: true)
+                let sealer = state.withLock { $0.machine.takeSealer() }
+                writer.send(reply.encoded())
+                if let sealer { writer.startSealing(with: sealer) }
             case .blocked:
                 if writer.unwrittenBytes + batch.count >= options.maxOutputBytesPerConnection {
                     counters.outputPauses.add(1, ordering: .relaxed)
@@ -56,7 +62,7 @@ extension ServerConnection {
             case .awaitBytes:
                 break loop
             case .fail(let code, let message, let id):
-                counters.count(code == .tooLarge ? .tooLarge : .protocolViolation)
+                counters.count(code == .tooLarge ? .tooLarge : code == .unauthenticated ? .unauthenticated : .protocolViolation)
                 Frame.encode(kind: .error, id: id, message: ErrorResponse(code: code, message: message), to: &batch)
                 failed = true
                 break loop

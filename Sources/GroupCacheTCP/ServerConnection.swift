@@ -56,6 +56,8 @@ final class ServerConnection: Sendable {
         var turnScheduled = false
         /// When bytes last arrived, or a request that waited last finished.
         var lastActivity = ContinuousClock.now
+        /// When the connection was accepted: its handshake must be complete within the handshake timeout.
+        let accepted = ContinuousClock.now
         /// Bytes of the node's input budget held for the partial frame.
         var inputReserved = 0
         /// When the partial frame last made progress (64 KiB), and the bytes of it read since; `nil` while
@@ -81,7 +83,7 @@ final class ServerConnection: Sendable {
             Locked(
                 machine: ServerConnectionState(
                     limits: options.limits, maxInFlight: options.maxInFlightPerConnection,
-                    maxOutputBytes: options.maxOutputBytesPerConnection)))
+                    maxOutputBytes: options.maxOutputBytesPerConnection, secrets: options.secrets)))
         counters.connectionObjects.add(1, ordering: .relaxed)
     }
 
@@ -110,8 +112,10 @@ final class ServerConnection: Sendable {
 
     /// The read source fired: one read, then a turn. Runs on the queue.
     private func readable() {
+        // Before the handshake is complete a stranger gets to send only a few hundred bytes.
+        let allowance = state.withLock { $0.machine.readAllowance }
         let result = try? lane.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
-            try socket.read(into: buffer)
+            try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, allowance)]))
         }
         guard let result, result != .endOfInput else {
             close()
@@ -212,11 +216,20 @@ final class ServerConnection: Sendable {
                 return .partialFrame
             }
             if let stalledSince, now - stalledSince > options.writeTimeout { return .writeTimeout }
+            if !state.machine.isAuthenticated, now - state.accepted > options.handshakeTimeout { return .unauthenticated }
             let quiet = state.machine.inFlight == 0 && unwritten == 0
             return quiet && now - state.lastActivity > options.idleTimeout ? .idle : nil
         }
         guard let cause else { return }
         counters.count(cause)
+        if cause == .unauthenticated {
+            var error: [UInt8] = []
+            let message = "no handshake within \(options.handshakeTimeout): this node requires a cluster secret"
+            Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .unauthenticated, message: message), to: &error)
+            writer.send(error)
+            closeAfterFlushing()
+            return
+        }
         close()
     }
 }

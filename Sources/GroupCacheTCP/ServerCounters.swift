@@ -8,7 +8,7 @@ import GroupCacheLock
 final class ServerCounters: Sendable {
     /// Why the server closed a connection, or refused one.
     enum Cause: Int, CaseIterable {
-        case connectionLimit, protocolViolation, tooLarge, idle, partialFrame, writeTimeout
+        case connectionLimit, protocolViolation, tooLarge, idle, partialFrame, writeTimeout, unauthenticated
     }
 
     /// Connection objects alive: counted in `init` and `deinit`, so a connection the server forgot but did not
@@ -50,6 +50,7 @@ final class ServerCounters: Sendable {
         node.closedIdle = gauge(count(of: .idle))
         node.closedPartialFrame = gauge(count(of: .partialFrame))
         node.closedWriteTimeout = gauge(count(of: .writeTimeout))
+        node.closedUnauthenticated = gauge(count(of: .unauthenticated))
         node.outputPauses = gauge(outputPauses.load(ordering: .relaxed))
         node.inputPauses = gauge(inputPauses.load(ordering: .relaxed))
         node.repliesTooLarge = gauge(repliesTooLarge.load(ordering: .relaxed))

@@ -96,6 +96,13 @@ final class Socket: Sendable {
         _ = try Posix.retrying("poll") { poll(&entry, 1, -1) }
     }
 
+    /// Waits, blocking the calling thread for at most `timeout`, until the socket is readable (`forWriting`
+    /// false) or writable; returns whether it is.
+    func wait(forWriting: Bool = false, timeout: Duration) throws(SocketError) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(forWriting ? POLLOUT : POLLIN), revents: 0)
+        return try Posix.retrying("poll", { poll(&entry, 1, Posix.milliseconds(timeout)) }) ?? 0 > 0
+    }
+
     /// Whether bytes are waiting to be read.
     var hasBytesWaiting: Bool {
         var count: Int32 = 0

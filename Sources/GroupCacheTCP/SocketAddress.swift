@@ -28,6 +28,20 @@ struct SocketAddress {
         bytes = Array(UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
     }
 
+    /// Whether this is a loopback address: 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address.
+    var isLoopback: Bool {
+        bytes.withUnsafeBytes { raw in
+            if family == AF_INET {
+                let address = raw.load(as: sockaddr_in.self).sin_addr.s_addr
+                return UInt32(bigEndian: address) >> 24 == 127
+            }
+            guard family == AF_INET6 else { return false }
+            let address = withUnsafeBytes(of: raw.load(as: sockaddr_in6.self).sin6_addr) { Array($0) }
+            let mapped = address[..<12].elementsEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff])
+            return address == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1] || mapped && address[12] == 127
+        }
+    }
+
     /// Calls `body` with the address as a `sockaddr` and its length.
     func withSockaddr<Value>(
         _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SocketError) -> Value

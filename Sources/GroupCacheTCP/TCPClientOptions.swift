@@ -36,6 +36,11 @@ public struct TCPClientOptions: Sendable {
     /// within it counts as hung too; bytes that arrived but this node has not read yet count as an answer. An owner whose loader takes seconds
     /// still answers PINGs, so its callers wait for its value, as single-flight across the cluster wants.
     public var pingTimeout: Duration
+    /// The cluster's secrets (docs/PROTOCOL.md, "Authentication"): every connection opens with the handshake,
+    /// made with the first, and every frame carries a tag. A peer that refuses the secret or cannot prove it
+    /// fails the connection (``GroupCacheError/Code/unauthenticated``), counts against the peer, and its
+    /// callers load locally; there is no fallback to untagged frames. `nil` (the default): no handshake.
+    public var secrets: ClusterSecrets?
 
     /// Creates options; every parameter has the documented default.
     public init(
@@ -43,7 +48,8 @@ public struct TCPClientOptions: Sendable {
         connectTimeout: Duration = .seconds(1), reconnectBackoff: Duration = .milliseconds(500),
         idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits(),
         pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .seconds(1),
-        failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1), writeTimeout: Duration = .seconds(10)
+        failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1), writeTimeout: Duration = .seconds(10),
+        secrets: ClusterSecrets? = nil
     ) {
         precondition(maxConnectionsPerPeer > 0, "a peer needs at least one connection")
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
@@ -57,5 +63,6 @@ public struct TCPClientOptions: Sendable {
         self.failuresBeforeDown = failuresBeforeDown
         self.probeInterval = probeInterval
         self.writeTimeout = writeTimeout
+        self.secrets = secrets
     }
 }

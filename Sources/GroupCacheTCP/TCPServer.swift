@@ -10,8 +10,9 @@ import GroupCacheLock
 /// straight to the socket. See ``TCPServerOptions`` for the limits.
 ///
 /// ```swift
-/// let server = TCPServer(registry: registry)
-/// let port = try server.start(host: "0.0.0.0", port: 8080)
+/// let secrets = try ClusterSecrets(contentsOfFile: "/etc/groupcache/secret")
+/// let server = TCPServer(registry: registry, options: TCPServerOptions(secrets: secrets))
+/// let port = try server.start(host: "0.0.0.0", port: 8080)   // without a secret: loopback only
 /// …
 /// await server.shutdown()
 /// ```
@@ -61,9 +62,19 @@ public final class TCPServer: Sendable {
 
     /// Starts listening on `host:port` and returns the port (the one the system picked, for port 0).
     ///
-    /// - Throws: ``SocketError`` if the address does not resolve or cannot be bound.
+    /// Protected mode: without ``TCPServerOptions/secrets`` a server listens only on loopback (127.0.0.0/8,
+    /// ::1), where only this machine reaches it, unless ``TCPServerOptions/allowsUnauthenticatedNonLoopback``
+    /// says otherwise.
+    ///
+    /// - Throws: ``SocketError`` if the address does not resolve or cannot be bound; ``ProtectedMode`` if it
+    ///   is not loopback and the options give no secret and no opt-out.
     @discardableResult
-    public func start(host: String = "127.0.0.1", port: Int = 0) throws(SocketError) -> Int {
+    public func start(host: String = "127.0.0.1", port: Int = 0) throws -> Int {
+        if options.secrets == nil, !options.allowsUnauthenticatedNonLoopback,
+            !(try SocketAddress(host: host, port: port, passive: true).isLoopback)
+        {
+            throw ProtectedMode(host: host)
+        }
         let (listener, boundPort) = try Socket.listen(host: host, port: port)
         state.withLock { state in
             precondition(state.port == 0, "a TCPServer starts once")
@@ -243,7 +254,23 @@ public final class TCPServer: Sendable {
 
     /// A quarter of the shortest timeout, between 5 ms and 1 s: timeouts fire at most 25% late.
     private static func sweepInterval(_ options: TCPServerOptions) -> Duration {
-        let shortest = min(options.idleTimeout, options.partialFrameTimeout, options.writeTimeout) / 4
+        var shortest = min(options.idleTimeout, options.partialFrameTimeout, options.writeTimeout) / 4
+        if options.secrets != nil { shortest = min(shortest, options.handshakeTimeout / 4) }
         return min(.seconds(1), max(.milliseconds(5), shortest))
+    }
+}
+
+/// Why ``TCPServer/start(host:port:)`` refused to listen: the address reaches beyond this machine and the
+/// server has no cluster secret, so anyone who reaches the port could read, load, overwrite or empty its caches.
+public struct ProtectedMode: Error, CustomStringConvertible, Sendable {
+    /// The address asked for.
+    public let host: String
+
+    /// What to do about it.
+    public var description: String {
+        "refusing to listen on \(host.isEmpty ? "every address" : host) without a cluster secret: anyone who reaches "
+            + "the port could read, load, overwrite or empty the caches. Give a secret (--secret-file, "
+            + "TCPServerOptions.secrets), listen on loopback, or opt out with --insecure "
+            + "(TCPServerOptions.allowsUnauthenticatedNonLoopback)."
     }
 }

@@ -36,6 +36,17 @@ public struct TCPServerOptions: Sendable {
     public var writeTimeout: Duration
     /// How long ``TCPServer/shutdown()`` lets running requests finish before it closes their connections.
     public var shutdownTimeout: Duration
+    /// The cluster's secrets (docs/PROTOCOL.md, "Authentication"). With them every connection must complete the
+    /// handshake before any request is taken, and every frame carries a tag; a connection that fails gets ERROR
+    /// UNAUTHENTICATED and is closed. Without them (`nil`, the default) anyone who reaches the port is served,
+    /// and ``TCPServer/start(host:port:)`` refuses to listen beyond loopback unless
+    /// ``allowsUnauthenticatedNonLoopback`` is set.
+    public var secrets: ClusterSecrets?
+    /// Lets a server without ``secrets`` listen on an address other than loopback (127.0.0.0/8, ::1): the
+    /// explicit opt-out of protected mode, `groupcache-node --insecure`. Default `false`.
+    public var allowsUnauthenticatedNonLoopback: Bool
+    /// A connection whose handshake is not complete this long after it was accepted is closed (default 5 s).
+    public var handshakeTimeout: Duration
 
     /// The bytes of a partial frame that must arrive within ``partialFrameTimeout``.
     public static let partialFrameProgressBytes = 64 << 10
@@ -46,7 +57,8 @@ public struct TCPServerOptions: Sendable {
         maxOutputBytesPerConnection: Int = 2 << 20, maxBufferedInputBytes: Int = 256 << 20,
         maxRequestsPerTurn: Int = 16, idleTimeout: Duration = .seconds(120),
         partialFrameTimeout: Duration = .seconds(10), writeTimeout: Duration = .seconds(30),
-        shutdownTimeout: Duration = .seconds(30)
+        shutdownTimeout: Duration = .seconds(30), secrets: ClusterSecrets? = nil,
+        allowsUnauthenticatedNonLoopback: Bool = false, handshakeTimeout: Duration = .seconds(5)
     ) {
         precondition(maxRequestsPerTurn > 0, "a turn must start at least one request")
         self.limits = limits
@@ -59,5 +71,8 @@ public struct TCPServerOptions: Sendable {
         self.partialFrameTimeout = partialFrameTimeout
         self.writeTimeout = writeTimeout
         self.shutdownTimeout = shutdownTimeout
+        self.secrets = secrets
+        self.allowsUnauthenticatedNonLoopback = allowsUnauthenticatedNonLoopback
+        self.handshakeTimeout = handshakeTimeout
     }
 }

@@ -3,12 +3,13 @@ public import GroupCache
 /// Connects a node to its peers over TCP: makes the ``PeerRing`` whose clients reach each peer's ``TCPServer``.
 ///
 /// ```swift
-/// let transport = TCPTransport()
+/// let secrets = try ClusterSecrets(contentsOfFile: "/etc/groupcache/secret")
+/// let transport = TCPTransport(options: TCPClientOptions(secrets: secrets))
 /// let me = Peer(host: "10.0.0.1", port: 8080, idFormat: .url)
 /// let ring = transport.makePeerRing(local: me)
 /// ring.setPeers(peers)                       // again whenever membership changes
 /// let registry = GroupRegistry(peers: ring)
-/// let server = TCPServer(registry: registry)
+/// let server = TCPServer(registry: registry, options: TCPServerOptions(secrets: secrets))
 /// try server.start(host: "0.0.0.0", port: 8080)
 /// ```
 ///

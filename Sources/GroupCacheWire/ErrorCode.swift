@@ -26,6 +26,9 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// 8: the receiver does not implement this frame kind.
     public static let unsupported = ErrorCode(rawValue: 8)
 
+    /// 9: the sender has not authenticated: no handshake, a wrong secret, or a frame whose tag did not match.
+    /// Sent just before the connection closes.
+    public static let unauthenticated = ErrorCode(rawValue: 9)
     /// The protocol name (`NOT_FOUND`, …), or `code N` for a number this build does not know.
     public var description: String {
         switch rawValue {
@@ -37,6 +40,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case 6: "UNAVAILABLE"
         case 7: "INTERNAL"
         case 8: "UNSUPPORTED"
+        case 9: "UNAUTHENTICATED"
         default: "code \(rawValue)"
         }
     }

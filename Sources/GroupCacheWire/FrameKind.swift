@@ -23,6 +23,9 @@ public struct FrameKind: RawRepresentable, Hashable, Sendable, CustomStringConve
     /// 0x06: ask for every group's counters; empty payload.
     public static let stats = FrameKind(rawValue: 0x06)
 
+    /// 0x07: a step of the handshake that opens an authenticated connection; payload ``Hello``. Only a node with a
+    /// cluster secret answers it (docs/PROTOCOL.md, "Authentication"); others answer ERROR UNSUPPORTED.
+    public static let hello = FrameKind(rawValue: 0x07)
     /// 0x81: the value; payload ``GetResponse``.
     public static let getReply = FrameKind(rawValue: 0x81)
     /// 0x82: the value was stored; empty payload.
@@ -35,6 +38,8 @@ public struct FrameKind: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let pong = FrameKind(rawValue: 0x85)
     /// 0x86: the counters; payload ``StatsResponse``.
     public static let statsReply = FrameKind(rawValue: 0x86)
+    /// 0x87: the server's step of the handshake; payload ``Hello``.
+    public static let helloReply = FrameKind(rawValue: 0x87)
     /// 0xFF: the request failed; payload ``ErrorResponse``. With id 0, the connection is about to close.
     public static let error = FrameKind(rawValue: 0xFF)
 
@@ -53,12 +58,14 @@ public struct FrameKind: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .removeKeys: "REMOVE_KEYS"
         case .ping: "PING"
         case .stats: "STATS"
+        case .hello: "HELLO"
         case .getReply: "GET_REPLY"
         case .setReply: "SET_REPLY"
         case .removeReply: "REMOVE_REPLY"
         case .removeKeysReply: "REMOVE_KEYS_REPLY"
         case .pong: "PONG"
         case .statsReply: "STATS_REPLY"
+        case .helloReply: "HELLO_REPLY"
         case .error: "ERROR"
         default: "0x" + String(rawValue, radix: 16, uppercase: true).leftPadded(to: 2)
         }
@@ -66,8 +73,8 @@ public struct FrameKind: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// Every kind this build knows, requests then replies.
     public static let known: [FrameKind] = [
-        .get, .set, .remove, .removeKeys, .ping, .stats,
-        .getReply, .setReply, .removeReply, .removeKeysReply, .pong, .statsReply, .error,
+        .get, .set, .remove, .removeKeys, .ping, .stats, .hello,
+        .getReply, .setReply, .removeReply, .removeKeysReply, .pong, .statsReply, .helloReply, .error,
     ]
 
     /// Returns the kind whose protocol name is `name` (as ``description`` spells it), or `nil`.

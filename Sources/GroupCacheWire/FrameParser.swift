@@ -19,6 +19,10 @@
 /// index, and the buffer is compacted only when the consumed part is at least as large as the rest, or when
 /// room is needed, so no byte is moved more than once on average.
 ///
+/// On an authenticated connection (``requireTags(_:)``) every frame ends with a 16-byte tag, counted in its length:
+/// the limits stay on the payload, and each frame's tag is checked before the frame is handed out; a frame whose
+/// tag does not match fails the parser with ``WireError/Code/unauthenticated``.
+///
 /// Concurrency: a value type with no locking; one reader owns it.
 public struct FrameParser: Sendable {
     /// The limits each frame's header is checked against.
@@ -29,6 +33,10 @@ public struct FrameParser: Sendable {
     private var readIndex = 0
     private var end = 0
     private var failure: WireError?
+    /// Set once the connection is authenticated: every frame from then on carries a tag.
+    private var opener: FrameOpener?
+    /// The bytes after each payload: the tag, on an authenticated connection.
+    private var trailer: Int { opener == nil ? 0 : FrameTag.byteCount }
 
     /// A fully consumed buffer larger than this is released rather than kept for reuse.
     private static var largeBuffer: Int { 1 << 20 }
@@ -36,6 +44,20 @@ public struct FrameParser: Sendable {
     /// Creates a parser with nothing buffered.
     public init(limits: FrameLimits = FrameLimits()) {
         self.limits = limits
+    }
+
+    /// From the next frame on, every frame must end with a tag that `opener` verifies.
+    public mutating func requireTags(_ opener: FrameOpener) {
+        self.opener = opener
+    }
+
+    /// Whether frames must carry tags (``requireTags(_:)``).
+    public var requiresTags: Bool { opener != nil }
+
+    /// The kind of the next frame, once its byte is in; `nil` before. A server that has not authenticated its
+    /// peer refuses anything but HELLO as soon as it sees the kind.
+    public var nextFrameKind: FrameKind? {
+        end - readIndex >= 5 ? FrameKind(rawValue: buffer[readIndex + 4]) : nil
     }
 
     /// The bytes received and not yet returned as frames: a partial frame, or frames ``next()`` has not taken.
@@ -52,7 +74,7 @@ public struct FrameParser: Sendable {
     public var hasCompleteFrame: Bool {
         if failure != nil { return true }
         guard let length = nextFrameByteCount else { return false }
-        return length < FrameHeader.byteCount ? end - readIndex >= 4 : end - readIndex >= length
+        return length < FrameHeader.byteCount + trailer ? end - readIndex >= 4 : end - readIndex >= length
     }
 
     /// Adds bytes received from the stream. Keeps `chunk` itself, without copying, when nothing is buffered.
@@ -140,10 +162,11 @@ public struct FrameParser: Sendable {
         let (header, payloadLength): (FrameHeader, Int)
         do throws(WireError) {
             // A length below 6 is known from the length alone: no need to wait for the rest of the header.
-            guard length >= FrameHeader.lengthOverhead else {
+            guard length >= FrameHeader.lengthOverhead + trailer else {
                 throw WireError(
                     .frameTooShort,
-                    "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead) (kind, flags, id)")
+                    "frame length \(length) is below the minimum of \(FrameHeader.lengthOverhead + trailer) (kind, flags, id"
+                        + (trailer > 0 ? ", tag)" : ")"))
             }
             guard available >= FrameHeader.byteCount else { return false }
             (header, payloadLength) = try checkedHeader(at: readIndex, length: length)
@@ -151,8 +174,24 @@ public struct FrameParser: Sendable {
             failure = error
             throw error
         }
-        let frameLength = FrameHeader.byteCount + payloadLength
+        let frameLength = FrameHeader.byteCount + payloadLength + trailer
         guard available >= frameLength else { return false }
+        if opener != nil {
+            let start = readIndex
+            let verified = buffer.withUnsafeBytes { buffer in
+                opener!.verify(
+                    UnsafeRawBufferPointer(rebasing: buffer[start..<start + frameLength - trailer]),
+                    tag: UnsafeRawBufferPointer(rebasing: buffer[start + frameLength - trailer..<start + frameLength]))
+            }
+            guard verified else {
+                let error = WireError(
+                    .unauthenticated,
+                    "\(header.kind) frame \(header.id): its tag does not match (altered, replayed, reordered, or sent "
+                        + "in the other direction)")
+                failure = error
+                throw error
+            }
+        }
 
         let payloadStart = readIndex + FrameHeader.byteCount
         buffer.withUnsafeBytes { buffer in
@@ -176,7 +215,7 @@ public struct FrameParser: Sendable {
         let flags = FrameFlags(rawValue: buffer[offset + 5])
         let id = readUInt32(at: offset + 6)
 
-        let payloadLength = length - FrameHeader.lengthOverhead
+        let payloadLength = length - FrameHeader.lengthOverhead - trailer
         let limit = limits.maxPayloadBytes(for: kind)
         guard payloadLength <= limit else {
             throw WireError(

@@ -18,6 +18,7 @@ private typealias CGroupStats = Swiftgroupcache__Wire__GroupStats
 private typealias CCacheStats = Swiftgroupcache__Wire__CacheStats
 private typealias CNodeStats = Swiftgroupcache__Wire__NodeStats
 private typealias CPeerStats = Swiftgroupcache__Wire__PeerStats
+private typealias CHello = Swiftgroupcache__Wire__Hello
 
 // MARK: - Messages
 
@@ -153,6 +154,52 @@ extension RemoveRequest: WireMessage {
     public static func decode(from bytes: UnsafeRawBufferPointer) throws(WireError) -> RemoveRequest {
         let request = try GetRequest.decode(from: bytes, as: "RemoveRequest")
         return RemoveRequest(group: request.group, key: request.key)
+    }
+}
+
+extension Hello: WireMessage {
+    /// Appends the protobuf encoding (fields 1 nonce, 2 versions, 3 key id, 4 version, 5 proof; each only when
+    /// set) to `buffer`.
+    public func encode(to buffer: inout [UInt8]) {
+        withBinaryData(nonce) { nonce in
+            withBinaryData(keyID) { keyID in
+                withBinaryData(proof) { proof in
+                    var versions = self.versions
+                    versions.withUnsafeMutableBufferPointer { versions in
+                        var message = CHello()
+                        swiftgroupcache__wire__hello__init(&message)
+                        (message.has_nonce, message.nonce) = (self.nonce.isEmpty ? 0 : 1, nonce)
+                        (message.has_key_id, message.key_id) = (self.keyID.isEmpty ? 0 : 1, keyID)
+                        (message.has_proof, message.proof) = (self.proof.isEmpty ? 0 : 1, proof)
+                        (message.has_version, message.version) = (version == 0 ? 0 : 1, version)
+                        message.n_versions = versions.count
+                        message.versions = versions.baseAddress
+                        appendPacked(
+                            &message, to: &buffer,
+                            size: swiftgroupcache__wire__hello__get_packed_size,
+                            pack: swiftgroupcache__wire__hello__pack)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns the step that `bytes` encode; absent fields read as empty or 0.
+    ///
+    /// - Throws: ``WireError/Code/malformedPayload`` for an invalid encoding.
+    public static func decode(from bytes: UnsafeRawBufferPointer) throws(WireError) -> Hello {
+        try withUnpacked(
+            bytes, "Hello",
+            unpack: swiftgroupcache__wire__hello__unpack,
+            free: swiftgroupcache__wire__hello__free_unpacked
+        ) { message in
+            Hello(
+                nonce: message.has_nonce != 0 ? array(message.nonce) : [],
+                versions: Array(UnsafeBufferPointer(start: message.versions, count: message.n_versions)),
+                keyID: message.has_key_id != 0 ? array(message.key_id) : [],
+                version: message.has_version != 0 ? message.version : 0,
+                proof: message.has_proof != 0 ? array(message.proof) : [])
+        }
     }
 }
 
@@ -379,7 +426,7 @@ private let nodeFields: [(
     (\.closed_idle, \.has_closed_idle), (\.closed_partial_frame, \.has_closed_partial_frame),
     (\.closed_write_timeout, \.has_closed_write_timeout), (\.output_pauses, \.has_output_pauses),
     (\.input_pauses, \.has_input_pauses), (\.replies_too_large, \.has_replies_too_large),
-    (\.accept_pauses, \.has_accept_pauses),
+    (\.accept_pauses, \.has_accept_pauses), (\.closed_unauthenticated, \.has_closed_unauthenticated),
 ]
 
 private func fill(_ cNode: UnsafeMutablePointer<CNodeStats>, from node: StatsResponse.Node) {
@@ -405,7 +452,7 @@ private let peerFields: [(
 )] = [
     (\.connections, \.has_connections), (\.failures, \.has_failures), (\.trips, \.has_trips),
     (\.probes, \.has_probes), (\.recoveries, \.has_recoveries), (\.liveness_pings, \.has_liveness_pings),
-    (\.hung_connections, \.has_hung_connections),
+    (\.hung_connections, \.has_hung_connections), (\.auth_failures, \.has_auth_failures),
 ]
 
 /// Lends `body` protobuf-c messages for `peers`, whose IDs are copied into one buffer of C strings.

@@ -10,7 +10,7 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What kind of protocol violation this is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case malformedPayload, frameTooShort, frameTooLarge, reservedFlags, zeroID, tooManyKeys
+            case malformedPayload, frameTooShort, frameTooLarge, reservedFlags, zeroID, tooManyKeys, unauthenticated
         }
 
         private let base: Base
@@ -31,6 +31,9 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A REMOVE_KEYS request names more keys than ``FrameLimits/maxRemoveKeys``.
         public static let tooManyKeys = Code(.tooManyKeys)
 
+        /// Authentication failed: a handshake step that is missing, malformed or does not prove the secret, or
+        /// a frame whose tag does not match (altered, replayed, reordered, or sent in the other direction).
+        public static let unauthenticated = Code(.unauthenticated)
         /// The code's name.
         public var description: String { "\(base)" }
     }
@@ -47,9 +50,13 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The code to put in the ERROR frame that answers this violation: ``ErrorCode/tooLarge`` for size limits,
-    /// ``ErrorCode/badRequest`` for everything else.
+    /// ``ErrorCode/unauthenticated`` for authentication, ``ErrorCode/badRequest`` for everything else.
     public var errorCode: ErrorCode {
-        code == .frameTooLarge || code == .tooManyKeys ? .tooLarge : .badRequest
+        switch code {
+        case .frameTooLarge, .tooManyKeys: .tooLarge
+        case .unauthenticated: .unauthenticated
+        default: .badRequest
+        }
     }
 
     /// The code and the message.

@@ -129,6 +129,32 @@ public struct ErrorResponse: Hashable, Sendable {
     }
 }
 
+/// One step of the handshake that opens an authenticated connection: the payload of HELLO (0x07) and its reply
+/// (0x87). Each step sets the fields it uses and leaves the others empty; ``Handshake`` makes and checks them.
+public struct Hello: Hashable, Sendable {
+    /// Steps 1 and 2: the sender's random bytes, ``Handshake/nonceByteCount`` of them.
+    public var nonce: [UInt8]
+    /// Step 1: the protocol versions the client speaks.
+    public var versions: [UInt32]
+    /// Step 1: which of the cluster's secrets the client connects with (``ClusterSecrets/Secret/keyID``).
+    public var keyID: [UInt8]
+    /// Step 2: the version the server chose; 0 when absent.
+    public var version: UInt32
+    /// Steps 2 and 3: the sender's proof that it holds the secret.
+    public var proof: [UInt8]
+
+    /// Creates a step; every field defaults to absent.
+    public init(
+        nonce: [UInt8] = [], versions: [UInt32] = [], keyID: [UInt8] = [], version: UInt32 = 0, proof: [UInt8] = []
+    ) {
+        self.nonce = nonce
+        self.versions = versions
+        self.keyID = keyID
+        self.version = version
+        self.proof = proof
+    }
+}
+
 /// Every group's counters at a peer: the payload of a STATS reply frame.
 public struct StatsResponse: Hashable, Sendable {
     /// One group's counters, with Go groupcache's names.
@@ -220,6 +246,8 @@ public struct StatsResponse: Hashable, Sendable {
         public var repliesTooLarge: UInt64 = 0
         /// Times accepting paused after an accept error.
         public var acceptPauses: UInt64 = 0
+        /// Connections closed for failing authentication: no handshake, a wrong secret, a tag that did not match.
+        public var closedUnauthenticated: UInt64 = 0
 
         /// Creates zeroed counters.
         public init() {}
@@ -233,7 +261,7 @@ public struct StatsResponse: Hashable, Sendable {
             ("closed_idle", \.closedIdle), ("closed_partial_frame", \.closedPartialFrame),
             ("closed_write_timeout", \.closedWriteTimeout), ("output_pauses", \.outputPauses),
             ("input_pauses", \.inputPauses), ("replies_too_large", \.repliesTooLarge),
-            ("accept_pauses", \.acceptPauses),
+            ("accept_pauses", \.acceptPauses), ("closed_unauthenticated", \.closedUnauthenticated),
         ]
     }
 
@@ -259,6 +287,8 @@ public struct StatsResponse: Hashable, Sendable {
         public var livenessPings: UInt64 = 0
         /// Connections closed because such a PING went unanswered.
         public var hungConnections: UInt64 = 0
+        /// Connections whose handshake failed: the peer refused this node's secret, or could not prove its own.
+        public var authFailures: UInt64 = 0
 
         /// Creates zeroed counters for the peer `id`, which is up.
         public init(id: String) {
@@ -269,6 +299,7 @@ public struct StatsResponse: Hashable, Sendable {
         public static let fields: [(name: String, keyPath: any WritableKeyPath<Peer, UInt64> & Sendable)] = [
             ("connections", \.connections), ("failures", \.failures), ("trips", \.trips), ("probes", \.probes),
             ("recoveries", \.recoveries), ("liveness_pings", \.livenessPings), ("hung_connections", \.hungConnections),
+            ("auth_failures", \.authFailures),
         ]
     }
 

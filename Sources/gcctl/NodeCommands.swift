@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GroupCache
 import GroupCacheTCP
+import GroupCacheWire
 
 /// Options every command that talks to a node takes.
 struct NodeOptions: ParsableArguments {
@@ -14,11 +15,22 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "How long to wait for the node, in seconds.")
     var timeout = 10.0
 
+    @Option(help: ArgumentHelp("The cluster's secret file, as the node has it: gcctl connects with its first secret.", valueName: "path"))
+    var secretFile: String?
+
     var duration: Duration { .milliseconds(Int(timeout * 1000)) }
 
     func client() throws -> TCPNodeClient {
+        var options = TCPClientOptions()
+        if let secretFile {
+            do {
+                options.secrets = try ClusterSecrets(contentsOfFile: secretFile)
+            } catch {
+                throw ValidationError("--secret-file: \(error)")
+            }
+        }
         do {
-            return try TCPNodeClient(address: node)
+            return try TCPNodeClient(address: node, options: options)
         } catch {
             throw ValidationError("--node \(node) is not host:port")
         }
@@ -29,10 +41,12 @@ struct NodeOptions: ParsableArguments {
 ///
 /// Exit codes: 1 the key does not exist; 2 the node asked is unreachable (down, refused, or it did not answer
 /// in time); 3 the node answered with a failure of its own (its loader failed, no such group, a limit); 4 the
-/// node answered, but a peer failed: the key's owner for a get, a peer a set or remove could not reach.
+/// node answered, but a peer failed: the key's owner for a get, a peer a set or remove could not reach; 5
+/// authentication with the node failed (no secret, or the wrong one).
 enum Failure {
     static let exitCodes = "Exit code 1: no such key; 2: the node asked is unreachable; 3: the node answered with "
-        + "a failure of its own; 4: the node answered, but the owner or another peer failed."
+        + "a failure of its own; 4: the node answered, but the owner or another peer failed; 5: authentication "
+        + "with the node failed (no --secret-file, or the wrong secret)."
 
     /// Prints the message for `error` from `node`, naming a peer that failed as `role` ("owner" for a get),
     /// and returns the exit code.
@@ -42,6 +56,8 @@ enum Failure {
         switch error {
         case let error as GroupCacheError where error.code == .notFound:
             (message, code) = ("not found: \(error.message)", 1)
+        case let error as GroupCacheError where error.code == .unauthenticated && error.peerID == node:
+            (message, code) = ("authentication with node \(node) failed: \(error.message)", 5)
         case let error as GroupCacheError where error.peerID == node:
             (message, code) = ("node \(node) is unreachable: \(error.message)", 2)
         case let error as GroupCacheError where error.peerID != nil:

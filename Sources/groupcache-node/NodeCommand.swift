@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import GroupCache
 import GroupCacheTCP
+import GroupCacheWire
 
 /// `groupcache-node`: one cache node in its own process, serving its groups over TCP.
 ///
@@ -71,11 +72,28 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a connection's unwritten replies may stand still before it is closed.")
     var writeTimeoutSeconds = 30.0
 
+    @Option(help: ArgumentHelp(
+        "The cluster's secrets, one per line (at least 32 bytes each): peers must prove they hold one; this node connects with the first.",
+        valueName: "path"))
+    var secretFile: String?
+
+    @Flag(help: "Without --secret-file, listen beyond loopback anyway: anyone who reaches the port can read and change the caches.")
+    var insecure = false
+
     func run() async throws {
         guard let configuration = Self.rings[ring] else {
             throw ValidationError("--ring must be golang, mailgun or v3")
         }
         let (host, port) = try Self.split(listen)
+        var secrets: ClusterSecrets?
+        if let secretFile {
+            do {
+                secrets = try ClusterSecrets(contentsOfFile: secretFile)
+            } catch {
+                log("\(error)")
+                throw ExitCode.failure
+            }
+        }
         let picker = DeferredPeerPicker()
         let registry = GroupRegistry(peers: picker)
         var serverOptions = TCPServerOptions()
@@ -83,11 +101,13 @@ struct NodeCommand: AsyncParsableCommand {
         serverOptions.maxOutputBytesPerConnection = maxOutputBytesPerConnection
         serverOptions.maxBufferedInputBytes = maxBufferedInputBytes
         serverOptions.writeTimeout = .milliseconds(Int(writeTimeoutSeconds * 1000))
+        serverOptions.secrets = secrets
+        serverOptions.allowsUnauthenticatedNonLoopback = insecure
         let server = TCPServer(registry: registry, options: serverOptions)
         let boundPort: Int
         do {
             boundPort = try server.start(host: host, port: port)
-        } catch let error where error.errno == EADDRINUSE {
+        } catch let error as SocketError where error.errno == EADDRINUSE {
             log("cannot listen on \(listen): the address is in use (is another node running on this port?)")
             throw ExitCode.failure
         } catch {
@@ -96,7 +116,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let address = advertise ?? "\(host):\(boundPort)"
         let me = Peer(address: address, idFormat: configuration.idFormat)
-        let peerRing = TCPTransport().makePeerRing(local: me, configuration: configuration)
+        var clientOptions = TCPClientOptions()
+        clientOptions.secrets = secrets
+        let peerRing = TCPTransport(options: clientOptions).makePeerRing(local: me, configuration: configuration)
         picker.setPicker(peerRing)
         peerRing.setPeers(Self.members(peers, format: configuration.idFormat))
 
@@ -145,7 +167,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
 
         emit("listening \(address)")
-        log("node \(me.id) serves \(groups.joined(separator: ", ")) on \(host):\(boundPort), ring \(ring)")
+        log(
+            "node \(me.id) serves \(groups.joined(separator: ", ")) on \(host):\(boundPort), ring \(ring), "
+                + (secrets.map { "authenticated with \($0)" } ?? "unauthenticated"))
 
         let stop = AsyncStream<String>.makeStream()
         let signals = [SIGTERM, SIGINT].map { signal in

@@ -15,10 +15,13 @@ struct PartitionTests {
         let hosts = try NetworkNamespaces(hosts: 3)
         defer { hosts.remove() }
         let addresses = (0..<3).map { "\(hosts.address(of: $0)):\(Self.port)" }
+        // Beyond loopback a node needs a secret (protected mode); gcctl then needs it too.
+        let secretFile = try NodeProcess.secretFile()
         let nodes = try await offThePool {
             try (0..<3).map { host in
                 try NodeProcess(
-                    listen: addresses[host], arguments: ["--peers", addresses.joined(separator: ",")],
+                    listen: addresses[host],
+                    arguments: ["--peers", addresses.joined(separator: ","), "--secret-file", secretFile],
                     launcher: hosts.launcher(host))
             }
         }
@@ -27,7 +30,8 @@ struct PartitionTests {
             (0...).lazy.map { "\(prefix)-\($0)" }.first { ring.owner(of: $0) == "http://\(addresses[host])" }!
         }
         func gcctl(at host: Int, _ arguments: [String]) async throws -> GroupCacheControlTests.Run {
-            try await GroupCacheControlTests.gcctl(arguments + ["--node", addresses[host]], launcher: hosts.launcher(host))
+            try await GroupCacheControlTests.gcctl(
+                arguments + ["--node", addresses[host], "--secret-file", secretFile], launcher: hosts.launcher(host))
         }
         func value(_ run: GroupCacheControlTests.Run) -> String { run.output.split(separator: "\n").first.map(String.init) ?? "" }
 

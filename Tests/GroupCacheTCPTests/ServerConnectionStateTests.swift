@@ -127,3 +127,86 @@ import Testing
         #expect(unstarted.isEmpty && closeNow)
     }
 }
+
+/// The handshake as the server's machine runs it, without sockets.
+@Suite struct ServerHandshakeStateTests {
+    static let secrets = try! ClusterSecrets([Array("a cluster secret of at least 32 bytes".utf8)])
+
+    static func receive(_ state: inout ServerConnectionState, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { state.receive($0) }
+    }
+
+    @Test func requestsStartOnlyAfterTheProof() throws {
+        var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, secrets: Self.secrets)
+        #expect(!state.isAuthenticated && state.readAllowance == Handshake.maxBytesBeforeAuthentication)
+        let client = Handshake.Client(secrets: Self.secrets)
+        Self.receive(&state, Frame(kind: .hello, id: 1, message: client.hello).encoded())
+        guard case .answerHandshake(let reply) = state.nextRequest() else {
+            Issue.record("no answer to HELLO")
+            return
+        }
+        #expect(reply.kind == .helloReply && reply.id == 1)
+        let taken = state.takeSealer()
+        var serverSealer = try #require(taken)
+        let again = state.takeSealer()
+        #expect(again == nil, "the sealer is handed over once")
+        #expect(state.nextRequest() == .awaitBytes)
+
+        var (proof, sealer, _) = try client.finish(try Hello.decode(from: reply.payload))
+        // The proof and a tagged PING in one read, as a client pipelines them.
+        Self.receive(&state, Frame(kind: .hello, id: 2, message: proof).encoded() + sealer.seal(Frame(kind: .ping, id: 3).encoded()))
+        #expect(state.nextRequest() == .start(Frame(kind: .ping, id: 3)))
+        #expect(state.isAuthenticated && state.readAllowance == .max)
+        _ = serverSealer.seal(Frame(kind: .pong, id: 3).encoded())
+    }
+
+    @Test(arguments: [FrameKind.ping, .get, .set, .stats, .remove, .getReply])
+    func anythingButHelloFirstIsRefused(kind: FrameKind) {
+        var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, secrets: Self.secrets)
+        // The header alone is enough: the body is never waited for.
+        Self.receive(&state, Array(Frame(kind: kind, id: 1, payload: [UInt8](repeating: 0, count: 100)).encoded().prefix(10)))
+        guard case .fail(.unauthenticated, _, 0) = state.nextRequest() else {
+            Issue.record("\(kind) before the handshake was not refused")
+            return
+        }
+        #expect(state.phase == .closed)
+    }
+
+    @Test func aStrangerIsReadForAtMost256Bytes() {
+        var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, secrets: Self.secrets)
+        // A HELLO header that claims 60 KiB: the connection may read only what is left of 256 bytes.
+        Self.receive(&state, Array(Frame(kind: .hello, id: 1, payload: [UInt8](repeating: 0, count: 60_000)).encoded().prefix(200)))
+        #expect(state.nextRequest() == .awaitBytes)
+        #expect(state.readAllowance == 56 && state.wantsToRead())
+        Self.receive(&state, [UInt8](repeating: 0, count: 56))
+        #expect(state.readAllowance == 0 && !state.wantsToRead() && state.needsTurn())
+        guard case .fail(.unauthenticated, let message, 0) = state.nextRequest() else {
+            Issue.record("the stranger was not refused")
+            return
+        }
+        #expect(message.contains("256 bytes"), "\(message)")
+    }
+
+    @Test func aWrongSecretOrProofIsRefused() throws {
+        let other = try ClusterSecrets([Array("some other secret, also 32 bytes or more".utf8)])
+        var state = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, secrets: Self.secrets)
+        Self.receive(&state, Frame(kind: .hello, id: 1, message: Handshake.Client(secrets: other).hello).encoded())
+        guard case .fail(.unauthenticated, let message, 0) = state.nextRequest() else {
+            Issue.record("a wrong secret was not refused")
+            return
+        }
+        #expect(message.contains("wrong secret"))
+
+        var second = ServerConnectionState(limits: FrameLimits(), maxInFlight: 8, secrets: Self.secrets)
+        Self.receive(&second, Frame(kind: .hello, id: 1, message: Handshake.Client(secrets: Self.secrets).hello).encoded())
+        guard case .answerHandshake = second.nextRequest() else {
+            Issue.record("no answer to HELLO")
+            return
+        }
+        Self.receive(&second, Frame(kind: .hello, id: 2, message: Hello(proof: [UInt8](repeating: 7, count: 32))).encoded())
+        guard case .fail(.unauthenticated, _, 0) = second.nextRequest() else {
+            Issue.record("a wrong proof was not refused")
+            return
+        }
+    }
+}

@@ -15,12 +15,13 @@ final class TCPNode: Sendable {
     let loads: Counter
 
     init(
-        client: TCPClientOptions = TCPClientOptions(), options: GroupOptions = GroupOptions(), cacheBytes: Int = 1 << 20
+        client: TCPClientOptions = TCPClientOptions(), options: GroupOptions = GroupOptions(), cacheBytes: Int = 1 << 20,
+        server serverOptions: TCPServerOptions = TCPServerOptions()
     ) throws {
         // The server must listen before the node knows its own address; the registry needs the ring first.
         let picker = DeferredPeerPicker()
         registry = GroupRegistry(peers: picker)
-        server = TCPServer(registry: registry)
+        server = TCPServer(registry: registry, options: serverOptions)
         let port = try server.start()
         peer = Peer(host: "127.0.0.1", port: port, idFormat: .url)
         let ring = TCPTransport(options: client).makePeerRing(local: peer)

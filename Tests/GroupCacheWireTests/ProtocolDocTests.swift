@@ -69,6 +69,8 @@ import Testing
             try encode(StatsResponse.decode(from: frame.payload))
         case .error:
             try encode(ErrorResponse.decode(from: frame.payload))
+        case .hello, .helloReply:
+            try encode(Hello.decode(from: frame.payload))
         default:
             #expect(frame.payload.isEmpty, "\(frame.kind) carries no payload")
             Frame.encode(kind: frame.kind, flags: frame.flags, id: frame.id, to: &encoded)

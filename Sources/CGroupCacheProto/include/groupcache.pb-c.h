@@ -21,6 +21,7 @@ typedef struct Swiftgroupcache__Wire__SetRequest Swiftgroupcache__Wire__SetReque
 typedef struct Swiftgroupcache__Wire__RemoveRequest Swiftgroupcache__Wire__RemoveRequest;
 typedef struct Swiftgroupcache__Wire__RemoveKeysRequest Swiftgroupcache__Wire__RemoveKeysRequest;
 typedef struct Swiftgroupcache__Wire__ErrorResponse Swiftgroupcache__Wire__ErrorResponse;
+typedef struct Swiftgroupcache__Wire__Hello Swiftgroupcache__Wire__Hello;
 typedef struct Swiftgroupcache__Wire__StatsResponse Swiftgroupcache__Wire__StatsResponse;
 typedef struct Swiftgroupcache__Wire__PeerStats Swiftgroupcache__Wire__PeerStats;
 typedef struct Swiftgroupcache__Wire__NodeStats Swiftgroupcache__Wire__NodeStats;
@@ -147,6 +148,44 @@ struct  Swiftgroupcache__Wire__ErrorResponse
 
 
 /*
+ * One step of the handshake that opens a connection to a node with a cluster secret (frame kind 0x07 HELLO, its
+ * reply 0x87; swift-groupcache only). docs/PROTOCOL.md, "Authentication", gives each step byte for byte.
+ */
+struct  Swiftgroupcache__Wire__Hello
+{
+  ProtobufCMessage base;
+  /*
+   * Steps 1 and 2: the sender's 32 random bytes.
+   */
+  protobuf_c_boolean has_nonce;
+  ProtobufCBinaryData nonce;
+  /*
+   * Step 1: the protocol versions the client speaks (2: frames carry tags).
+   */
+  size_t n_versions;
+  uint32_t *versions;
+  /*
+   * Step 1: which secret the client holds: the first 8 bytes of HMAC-SHA256(secret, "groupcache key id").
+   */
+  protobuf_c_boolean has_key_id;
+  ProtobufCBinaryData key_id;
+  /*
+   * Step 2: the version the server chose.
+   */
+  protobuf_c_boolean has_version;
+  uint32_t version;
+  /*
+   * Steps 2 and 3: the sender's proof, 32 bytes.
+   */
+  protobuf_c_boolean has_proof;
+  ProtobufCBinaryData proof;
+};
+#define SWIFTGROUPCACHE__WIRE__HELLO__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__hello__descriptor) \
+    , 0, {0,NULL}, 0,NULL, 0, {0,NULL}, 0, 0, 0, {0,NULL} }
+
+
+/*
  * Every group's counters at the receiver (frame kind STATS reply).
  */
 struct  Swiftgroupcache__Wire__StatsResponse
@@ -220,10 +259,15 @@ struct  Swiftgroupcache__Wire__PeerStats
    */
   protobuf_c_boolean has_hung_connections;
   uint64_t hung_connections;
+  /*
+   * Connections whose handshake failed: the peer refused this node's secret, or could not prove its own.
+   */
+  protobuf_c_boolean has_auth_failures;
+  uint64_t auth_failures;
 };
 #define SWIFTGROUPCACHE__WIRE__PEER_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__peer_stats__descriptor) \
-    , NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -309,10 +353,16 @@ struct  Swiftgroupcache__Wire__NodeStats
    */
   protobuf_c_boolean has_accept_pauses;
   uint64_t accept_pauses;
+  /*
+   * Connections closed for failing authentication: no handshake, a wrong secret, or a frame whose tag did not
+   * match (altered, replayed, reordered or reflected).
+   */
+  protobuf_c_boolean has_closed_unauthenticated;
+  uint64_t closed_unauthenticated;
 };
 #define SWIFTGROUPCACHE__WIRE__NODE_STATS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftgroupcache__wire__node_stats__descriptor) \
-    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -499,6 +549,25 @@ Swiftgroupcache__Wire__ErrorResponse *
 void   swiftgroupcache__wire__error_response__free_unpacked
                      (Swiftgroupcache__Wire__ErrorResponse *message,
                       ProtobufCAllocator *allocator);
+/* Swiftgroupcache__Wire__Hello methods */
+void   swiftgroupcache__wire__hello__init
+                     (Swiftgroupcache__Wire__Hello         *message);
+size_t swiftgroupcache__wire__hello__get_packed_size
+                     (const Swiftgroupcache__Wire__Hello   *message);
+size_t swiftgroupcache__wire__hello__pack
+                     (const Swiftgroupcache__Wire__Hello   *message,
+                      uint8_t             *out);
+size_t swiftgroupcache__wire__hello__pack_to_buffer
+                     (const Swiftgroupcache__Wire__Hello   *message,
+                      ProtobufCBuffer     *buffer);
+Swiftgroupcache__Wire__Hello *
+       swiftgroupcache__wire__hello__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   swiftgroupcache__wire__hello__free_unpacked
+                     (Swiftgroupcache__Wire__Hello *message,
+                      ProtobufCAllocator *allocator);
 /* Swiftgroupcache__Wire__StatsResponse methods */
 void   swiftgroupcache__wire__stats_response__init
                      (Swiftgroupcache__Wire__StatsResponse         *message);
@@ -614,6 +683,9 @@ typedef void (*Swiftgroupcache__Wire__RemoveKeysRequest_Closure)
 typedef void (*Swiftgroupcache__Wire__ErrorResponse_Closure)
                  (const Swiftgroupcache__Wire__ErrorResponse *message,
                   void *closure_data);
+typedef void (*Swiftgroupcache__Wire__Hello_Closure)
+                 (const Swiftgroupcache__Wire__Hello *message,
+                  void *closure_data);
 typedef void (*Swiftgroupcache__Wire__StatsResponse_Closure)
                  (const Swiftgroupcache__Wire__StatsResponse *message,
                   void *closure_data);
@@ -641,6 +713,7 @@ extern const ProtobufCMessageDescriptor swiftgroupcache__wire__set_request__desc
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_request__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__remove_keys_request__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__error_response__descriptor;
+extern const ProtobufCMessageDescriptor swiftgroupcache__wire__hello__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__stats_response__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__peer_stats__descriptor;
 extern const ProtobufCMessageDescriptor swiftgroupcache__wire__node_stats__descriptor;

@@ -106,6 +106,14 @@ final class NodeProcess: Sendable {
         }
     }
 
+    /// A new file in the temporary folder holding `secrets`, one per line, for `--secret-file`.
+    static func secretFile(_ secrets: [String] = ["the tests' cluster secret, 32 bytes or more"]) throws -> String {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("groupcache-secret-\(getpid())-\(UUID().uuidString)").path
+        try (secrets.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Starts one node, waiting for it on a thread of its own.
     static func start(arguments: [String] = []) async throws -> NodeProcess {
         try await offThePool { try NodeProcess(arguments: arguments) }
@@ -118,8 +126,9 @@ struct NodeClient {
     let client: TCPPeerClient
     let group: String
 
-    init(_ node: NodeProcess, group: String = "things") throws {
-        client = try TCPPeerClient(peer: Peer(id: node.address, address: node.address), options: TCPClientOptions())
+    init(_ node: NodeProcess, group: String = "things", secrets: ClusterSecrets? = nil) throws {
+        client = try TCPPeerClient(
+            peer: Peer(id: node.address, address: node.address), options: TCPClientOptions(secrets: secrets))
         self.group = group
     }
 

@@ -14,6 +14,8 @@ final class RawConnection: Sendable {
 
     let fd: Int32
     private let parser = Lock(FrameParser(limits: FrameLimits()))
+    /// Every byte received, for tests that send a server's own frames back to it.
+    let received = Lock<[UInt8]>([])
 
     /// Connects to 127.0.0.1:`port`; a `receiveBuffer` size keeps the kernel from absorbing what the test wants
     /// the server to hold (set before connecting, so the window is sized for it).
@@ -63,9 +65,24 @@ final class RawConnection: Sendable {
         while true {
             let chunk = try await read(timeout: timeout)
             guard let chunk else { return nil }
+            received.withLock { $0.append(contentsOf: chunk) }
             parser.withLock { $0.append(chunk) }
             if let frame = try parser.withLock({ try $0.next() }) { return frame }
         }
+    }
+
+    /// Runs the client's side of the handshake with `secrets` and returns the sealer for the frames this side
+    /// sends next; from then on the frames read must carry tags.
+    func authenticate(with secrets: ClusterSecrets) async throws -> FrameSealer {
+        let handshake = Handshake.Client(secrets: secrets)
+        try send([Frame(kind: .hello, id: 1, message: handshake.hello)])
+        guard let reply = try await nextFrame(), reply.kind == .helloReply else {
+            throw Failure(description: "the server did not answer HELLO")
+        }
+        let (proof, sealer, opener) = try handshake.finish(try Hello.decode(from: reply.payload))
+        parser.withLock { $0.requireTags(opener) }
+        try send([Frame(kind: .hello, id: 2, message: proof)])
+        return sealer
     }
 
     /// Reads frames until `count` have arrived.
