@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "GroupCacheTCP", targets: ["GroupCacheTCP"]),
         .library(name: "GroupCacheProtobuf", targets: ["GroupCacheProtobuf"]),
         .library(name: "GroupCacheWire", targets: ["GroupCacheWire"]),
+        .library(name: "GroupCacheAuth", targets: ["GroupCacheAuth"]),
         // The leaves, for services and benchmarks that want one on its own.
         .library(name: "GroupCacheLRU", targets: ["GroupCacheLRU"]),
         .library(name: "GroupCacheRing", targets: ["GroupCacheRing"]),
@@ -48,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "gcctl",
             dependencies: [
-                "GroupCache", "GroupCacheTCP", "GroupCacheWire",
+                "GroupCache", "GroupCacheAuth", "GroupCacheTCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "groupcache-node",
             dependencies: [
-                "GroupCache", "GroupCacheLock", "GroupCacheTCP", "GroupCacheWire", "CSQLite",
+                "GroupCache", "GroupCacheAuth", "GroupCacheLock", "GroupCacheTCP", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -79,13 +80,19 @@ let package = Package(
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
         .target(name: "CGroupCacheProto", dependencies: ["CProtobufC"]),
+        .target(name: "GroupCacheWire", dependencies: ["CGroupCacheProto", "CProtobufC"]),
+        // Cluster secrets, the handshake and the frame tags (docs/PROTOCOL.md, "Authentication"), on
+        // swift-crypto's HMAC-SHA256: a module of its own, so that the wire's fuzz targets build without it.
         .target(
-            name: "GroupCacheWire",
-            dependencies: ["CGroupCacheProto", "CProtobufC", .product(name: "Crypto", package: "swift-crypto")]
+            name: "GroupCacheAuth",
+            dependencies: ["GroupCacheWire", .product(name: "Crypto", package: "swift-crypto")]
         ),
 
         // The TCP transport: a Dispatch server and a pooled client speaking the frames of docs/PROTOCOL.md.
-        .target(name: "GroupCacheTCP", dependencies: ["GroupCache", "GroupCacheLock", "GroupCacheSingleFlight", "GroupCacheWire"]),
+        .target(
+            name: "GroupCacheTCP",
+            dependencies: ["GroupCache", "GroupCacheAuth", "GroupCacheLock", "GroupCacheSingleFlight", "GroupCacheWire"]
+        ),
 
         // Fakes and latches the tests share.
         .target(name: "TestSupport", dependencies: ["GroupCache", "GroupCacheLock"], path: "Tests/Support"),
@@ -102,14 +109,15 @@ let package = Package(
         .testTarget(
             name: "GroupCacheGoPeerTests",
             dependencies: [
-                "GroupCacheTCP", "GroupCacheProtobuf", "TestSupport",
+                "GroupCacheTCP", "GroupCacheProtobuf", "GroupCacheAuth", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
-        .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "TestSupport"]),
+        .testTarget(name: "GroupCacheWireTests", dependencies: ["GroupCacheWire", "GroupCacheAuth", "TestSupport"]),
         .testTarget(
             name: "GroupCacheTCPTests",
             dependencies: [
-                "GroupCacheTCP", "GroupCacheLock", "GroupCacheWire", "GroupCacheRing", "TestSupport", "groupcache-node", "gcctl",
+                "GroupCacheTCP", "GroupCacheAuth", "GroupCacheLock", "GroupCacheWire", "GroupCacheRing", "TestSupport",
+                "groupcache-node", "gcctl",
             ]),
     ]
 )

@@ -1,9 +1,10 @@
 import Dispatch
 import Foundation
 import GroupCache
+import GroupCacheAuth
+import GroupCacheLock
 import GroupCacheSingleFlight
 import GroupCacheWire
-import GroupCacheLock
 
 /// One connection to a peer, carrying many requests at once: each gets a fresh id, and replies, in any order,
 /// are matched back by id. A thread of the connection's own waits in poll(2), parses replies and resumes their

@@ -1,3 +1,4 @@
+import GroupCacheAuth
 import GroupCacheWire
 
 /// The client's side of the handshake (docs/PROTOCOL.md, "Authentication"), run on a socket just connected,

@@ -1,9 +1,10 @@
 import Dispatch
+import Synchronization
 import GroupCache
+import GroupCacheAuth
+import GroupCacheLock
 import GroupCacheSingleFlight
 import GroupCacheWire
-import Synchronization
-import GroupCacheLock
 
 /// The connections to one peer: at most ``TCPClientOptions/maxConnectionsPerPeer``, each shared by many
 /// requests, opened on demand and closed when idle; and the peer's circuit breaker (``PeerHealth``), which

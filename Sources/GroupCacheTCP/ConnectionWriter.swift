@@ -1,4 +1,5 @@
 import Dispatch
+import GroupCacheAuth
 import GroupCacheLock
 import GroupCacheWire
 

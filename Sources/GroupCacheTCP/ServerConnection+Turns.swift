@@ -1,3 +1,4 @@
+import GroupCacheAuth
 import GroupCacheWire
 
 extension ServerConnection {

@@ -1,6 +1,7 @@
 import Dispatch
-import GroupCacheWire
+import GroupCacheAuth
 import GroupCacheLock
+import GroupCacheWire
 
 /// A serial queue that runs connections, with the one read buffer they share: reads happen only on the queue,
 /// so one buffer serves every connection on it, and an idle connection holds no read buffer of its own.

@@ -1,3 +1,4 @@
+import GroupCacheAuth
 import GroupCacheWire
 
 /// The decisions of one server connection, without a socket: which frames to start, whether to read, when to

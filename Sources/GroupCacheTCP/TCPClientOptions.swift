@@ -1,3 +1,4 @@
+public import GroupCacheAuth
 public import GroupCacheWire
 
 /// How a node's peer clients connect, for ``TCPTransport``.

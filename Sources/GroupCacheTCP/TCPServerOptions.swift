@@ -1,3 +1,4 @@
+public import GroupCacheAuth
 public import GroupCacheWire
 
 /// Limits and timeouts of a ``TCPServer``. The defaults suit a node with a few GiB of memory serving a few

@@ -23,6 +23,8 @@ public struct FrameHeader: Hashable, Sendable {
     public static let byteCount = 10
     /// The bytes the length field counts besides the payload: kind, flags and id.
     public static let lengthOverhead = 6
+    /// The bytes of the tag that ends every frame of an authenticated connection, counted in its length.
+    public static let tagByteCount = 16
 
     /// What the frame carries.
     public var kind: FrameKind

@@ -34,9 +34,9 @@ public struct FrameParser: Sendable {
     private var end = 0
     private var failure: WireError?
     /// Set once the connection is authenticated: every frame from then on carries a tag.
-    private var opener: FrameOpener?
+    private var opener: (any FrameVerifier)?
     /// The bytes after each payload: the tag, on an authenticated connection.
-    private var trailer: Int { opener == nil ? 0 : FrameTag.byteCount }
+    private var trailer: Int { opener == nil ? 0 : FrameHeader.tagByteCount }
 
     /// A fully consumed buffer larger than this is released rather than kept for reuse.
     private static var largeBuffer: Int { 1 << 20 }
@@ -47,7 +47,7 @@ public struct FrameParser: Sendable {
     }
 
     /// From the next frame on, every frame must end with a tag that `opener` verifies.
-    public mutating func requireTags(_ opener: FrameOpener) {
+    public mutating func requireTags(_ opener: some FrameVerifier) {
         self.opener = opener
     }
 
@@ -271,4 +271,12 @@ public struct FrameParser: Sendable {
         readIndex = 0
         end = unconsumed
     }
+}
+
+/// Checks the tag that ends each frame of an authenticated connection: GroupCacheAuth's `FrameOpener`, which
+/// ``FrameParser/requireTags(_:)`` takes.
+public protocol FrameVerifier: Sendable {
+    /// Whether `tag` is the tag of `frame` (its bytes from the length field to the end of the payload) as the
+    /// next frame received; counts it if so.
+    mutating func verify(_ frame: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer) -> Bool
 }

@@ -130,13 +130,14 @@ public struct ErrorResponse: Hashable, Sendable {
 }
 
 /// One step of the handshake that opens an authenticated connection: the payload of HELLO (0x07) and its reply
-/// (0x87). Each step sets the fields it uses and leaves the others empty; ``Handshake`` makes and checks them.
+/// (0x87). Each step sets the fields it uses and leaves the others empty; GroupCacheAuth's `Handshake` makes and
+/// checks them.
 public struct Hello: Hashable, Sendable {
-    /// Steps 1 and 2: the sender's random bytes, ``Handshake/nonceByteCount`` of them.
+    /// Steps 1 and 2: the sender's random bytes, 32 of them.
     public var nonce: [UInt8]
     /// Step 1: the protocol versions the client speaks.
     public var versions: [UInt32]
-    /// Step 1: which of the cluster's secrets the client connects with (``ClusterSecrets/Secret/keyID``).
+    /// Step 1: which of the cluster's secrets the client connects with (its key id, 8 bytes).
     public var keyID: [UInt8]
     /// Step 2: the version the server chose; 0 when absent.
     public var version: UInt32

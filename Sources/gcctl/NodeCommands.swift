@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import GroupCache
 import GroupCacheTCP
-import GroupCacheWire
+import GroupCacheAuth
 
 /// Options every command that talks to a node takes.
 struct NodeOptions: ParsableArguments {

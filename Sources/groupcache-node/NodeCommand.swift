@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 import GroupCache
 import GroupCacheTCP
-import GroupCacheWire
+import GroupCacheAuth
 
 /// `groupcache-node`: one cache node in its own process, serving its groups over TCP.
 ///

@@ -1,7 +1,8 @@
 import Foundation
 import GroupCache
 import GroupCacheProtobuf
-import GroupCacheTCP
+@testable import GroupCacheTCP
+import GroupCacheAuth
 import TestSupport
 import Testing
 
@@ -22,6 +23,42 @@ struct MixedClusterTests {
             }
             // Every member owns a share: an ID spelled differently in Go would own nothing.
             #expect(Set(swiftOwners) == Set(cluster.ids))
+        }
+    }
+
+    /// The cluster runs authenticated (``MixedCluster``): a Go peer refuses a client without the secret or with
+    /// the wrong one, serves one with it, and a Go peer holding the wrong secret cannot fetch from a Swift node:
+    /// it loads for itself, and the Swift node counts the refusal.
+    @Test func goPeersAndSwiftNodesAuthenticateEachOther() async throws {
+        try await MixedCluster.run { cluster in
+            let go = cluster.go[0]
+            func client(_ secrets: ClusterSecrets?) throws -> TCPPeerClient {
+                try TCPPeerClient(peer: Peer(id: go.id, address: go.address), options: TCPClientOptions(secrets: secrets))
+            }
+            let key = cluster.keys(1, ownedBy: go.id, prefix: "auth-")[0]
+            let served = try await client(MixedCluster.secrets).get(group: "things", key: CacheKey(key), deadline: .now + .seconds(5))
+            #expect(served.string == "\(key)@\(go.id)")
+            let wrong = try ClusterSecrets([Array("not the cluster's secret, but 32 bytes long".utf8)])
+            for secrets in [nil, wrong] {
+                await #expect {
+                    _ = try await client(secrets).get(group: "things", key: CacheKey(key), deadline: .now + .seconds(5))
+                } throws: { error in
+                    (error as? GroupCacheError)?.code == .unauthenticated
+                }
+            }
+
+            let outsider = try await offThePool {
+                try GoPeer(arguments: ["-secret-file", try temporarySecretFile(["not the cluster's secret, but 32 bytes long"])])
+            }
+            try await outsider.setPeers(cluster.swift.map(\.address) + cluster.go.map(\.address) + [outsider.address])
+            // A key that the outsider's own ring gives to the first Swift node.
+            let candidates = (0..<200).map { "outsider-\($0)" }
+            let owners = try await outsider.owners(of: candidates)
+            let swiftKey = try #require(zip(candidates, owners).first { $0.1 == cluster.swift[0].id }?.0)
+            let value = try await outsider.get(swiftKey)
+            #expect(String(decoding: value, as: UTF8.self).hasSuffix("@\(outsider.id)"), "the outsider loaded it itself")
+            #expect(cluster.swift[0].loads == 0)
+            #expect(cluster.swift[0].server.counters.count(of: .unauthenticated) >= 1)
         }
     }
 
@@ -118,7 +155,7 @@ struct MixedClusterTests {
             #expect(caller.loads == 0)
 
             // A group the Go peer lacks: straight to it, the error; through a group, a peer error and a local load.
-            let direct = try TCPNodeClient(address: goOwner.address)
+            let direct = try TCPNodeClient(address: goOwner.address, options: TCPClientOptions(secrets: MixedCluster.secrets))
             #expect(await code { try await direct.get("a", group: "swift-only") } == .noSuchGroup)
             let key = cluster.keys(1, ownedBy: goOwner.id, prefix: "own:")[0]
             #expect(try await caller.swiftOnly.get(CacheKey(key)).string == "\(key)@\(caller.id)")

@@ -1,6 +1,7 @@
 import Foundation
 import GroupCache
 import GroupCacheTCP
+import GroupCacheAuth
 import GroupCacheWire
 import TestSupport
 import Testing
@@ -11,7 +12,7 @@ import Testing
     static let old = "the old cluster secret: 0123456789abcdef0123"
     static let new = "the new cluster secret: fedcba9876543210fedc"
 
-    static func secretFile(_ secrets: [String]) throws -> String { try NodeProcess.secretFile(secrets) }
+    static func secretFile(_ secrets: [String]) throws -> String { try temporarySecretFile(secrets) }
 
     /// Runs groupcache-node with `arguments`, killed after 10 s if it does not exit by itself.
     static func runNode(_ arguments: [String]) async throws -> ProcessOutput {

@@ -1,5 +1,6 @@
 import GroupCache
 @testable import GroupCacheTCP
+import GroupCacheAuth
 import GroupCacheWire
 import TestSupport
 import Testing

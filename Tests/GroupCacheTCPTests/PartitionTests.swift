@@ -16,7 +16,7 @@ struct PartitionTests {
         defer { hosts.remove() }
         let addresses = (0..<3).map { "\(hosts.address(of: $0)):\(Self.port)" }
         // Beyond loopback a node needs a secret (protected mode); gcctl then needs it too.
-        let secretFile = try NodeProcess.secretFile()
+        let secretFile = try temporarySecretFile()
         let nodes = try await offThePool {
             try (0..<3).map { host in
                 try NodeProcess(

@@ -1,4 +1,5 @@
 @testable import GroupCacheTCP
+import GroupCacheAuth
 import GroupCacheWire
 import TestSupport
 import Testing

@@ -110,8 +110,13 @@ type framePeer struct {
 
 type clientConn struct {
 	conn   net.Conn
-	reader *bufio.Reader
+	reader *frameReader
+	// sealer tags the requests once the connection is authenticated.
+	sealer *tagger
 }
+
+// clusterSecrets, when set (-secret-file), authenticate every connection this peer opens.
+var clusterSecrets secrets
 
 // Get implements groupcache.ProtoGetter: the value's expiry is dropped, as golang/groupcache has none.
 func (p *framePeer) Get(ctx context.Context, in *pb.GetRequest, out *pb.GetResponse) error {
@@ -155,11 +160,15 @@ func (p *framePeer) roundTrip(ctx context.Context, kind byte, payload []byte) ([
 		id = atomic.AddUint32(&p.nextID, 1)
 	}
 	c.conn.SetDeadline(deadline)
-	if _, err := c.conn.Write(appendFrame(nil, kind, 0, id, payload)); err != nil {
+	request := appendFrame(nil, kind, 0, id, payload)
+	if c.sealer != nil {
+		request = c.sealer.seal(request)
+	}
+	if _, err := c.conn.Write(request); err != nil {
 		c.conn.Close()
 		return nil, fmt.Errorf("sending to %s: %v", p.id, err)
 	}
-	reply, err := readFrame(c.reader)
+	reply, err := c.reader.read()
 	if err != nil {
 		c.conn.Close()
 		return nil, fmt.Errorf("reading from %s: %v", p.id, err)
@@ -194,7 +203,17 @@ func (p *framePeer) take(deadline time.Time) (*clientConn, error) {
 		return nil, fmt.Errorf("connecting to %s: %v", p.id, err)
 	}
 	conn.(*net.TCPConn).SetNoDelay(true)
-	return &clientConn{conn: conn, reader: bufio.NewReaderSize(conn, 64<<10)}, nil
+	c := &clientConn{conn: conn, reader: &frameReader{r: bufio.NewReaderSize(conn, 64<<10)}}
+	if clusterSecrets != nil {
+		conn.SetDeadline(deadline)
+		send, receive, err := clientHandshake(clusterSecrets, conn, c.reader, p.id)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		c.sealer, c.reader.opener = send, receive
+	}
+	return c, nil
 }
 
 func (p *framePeer) put(c *clientConn) {

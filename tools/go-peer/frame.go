@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -66,8 +67,29 @@ func payloadLimit(kind byte) int {
 	}
 }
 
-// readFrame reads one frame, checking the header before it reads the body.
-func readFrame(r io.Reader) (frame, error) {
+// frameReader reads frames from a connection; once `opener` is set (after the handshake), every frame must end
+// with a tag it verifies.
+type frameReader struct {
+	r      *bufio.Reader
+	opener *tagger
+}
+
+// peekKind returns the next frame's kind without reading it.
+func (fr *frameReader) peekKind() (byte, error) {
+	b, err := fr.r.Peek(5)
+	if err != nil {
+		return 0, err
+	}
+	return b[4], nil
+}
+
+// read reads one frame, checking the header before it reads the body, and its tag if there is an opener.
+func (fr *frameReader) read() (frame, error) {
+	r := fr.r
+	trailer := int64(0)
+	if fr.opener != nil {
+		trailer = tagLength
+	}
 	var header [headerLength]byte
 	if _, err := io.ReadFull(r, header[:]); err != nil {
 		return frame{}, err
@@ -75,21 +97,25 @@ func readFrame(r io.Reader) (frame, error) {
 	length := binary.BigEndian.Uint32(header[0:4])
 	f := frame{kind: header[4], flags: header[5], id: binary.BigEndian.Uint32(header[6:10])}
 	switch {
-	case length < 6:
-		return frame{}, &frameError{codeBadRequest, fmt.Sprintf("frame length %d is below 6", length)}
-	case int64(length)-6 > int64(payloadLimit(f.kind)):
-		return frame{}, &frameError{codeTooLarge, fmt.Sprintf("payload of %d bytes exceeds the limit of kind 0x%02x", length-6, f.kind)}
+	case int64(length) < 6+trailer:
+		return frame{}, &frameError{codeBadRequest, fmt.Sprintf("frame length %d is below %d", length, 6+trailer)}
+	case int64(length)-6-trailer > int64(payloadLimit(f.kind)):
+		return frame{}, &frameError{codeTooLarge, fmt.Sprintf("payload of %d bytes exceeds the limit of kind 0x%02x", int64(length)-6-trailer, f.kind)}
 	case f.flags&^flagRoute != 0:
 		return frame{}, &frameError{codeBadRequest, "reserved flag bits are set"}
 	case f.id == 0 && f.kind != kindError:
 		return frame{}, &frameError{codeBadRequest, "id 0 is reserved for connection errors"}
 	}
-	f.payload = make([]byte, length-6)
-	if _, err := io.ReadFull(r, f.payload); err != nil {
+	body := make([]byte, int64(length)-6)
+	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return frame{}, err
+	}
+	f.payload = body[:int64(len(body))-trailer]
+	if fr.opener != nil && !fr.opener.verify(append(header[:], f.payload...), body[len(f.payload):]) {
+		return frame{}, &authError{fmt.Sprintf("kind 0x%02x frame %d: its tag does not match (altered, replayed, reordered, or sent in the other direction)", f.kind, f.id)}
 	}
 	return f, nil
 }

@@ -23,7 +23,10 @@
 // It exits when that pipe closes, so that it never outlives the process that started it, and on SIGTERM or SIGINT.
 //
 // Build: tools/go-peer/build.sh (offline, Debian's golang-go and golang-github-golang-groupcache-dev).
-// Usage: go-peer [-listen 127.0.0.1:0] [-peers host:port,...] [-group name]... [-load-delay-ms n]
+// Usage: go-peer [-listen 127.0.0.1:0] [-peers host:port,...] [-group name]... [-load-delay-ms n] [-secret-file path]
+//
+// With -secret-file it authenticates every connection both ways, as docs/PROTOCOL.md ("Authentication") says;
+// without it, it listens only on loopback unless -insecure is given.
 package main
 
 import (
@@ -62,6 +65,8 @@ func main() {
 	peers := flag.String("peers", "", "the cluster's members, host:port, comma-separated; this peer is added")
 	cacheBytes := flag.Int64("cache-bytes", 64<<20, "each group's cache budget in bytes")
 	loadDelay := flag.Int("load-delay-ms", 0, "how long each load waits first, in milliseconds")
+	secretFile := flag.String("secret-file", "", "the cluster's secrets, one per line: peers must prove they hold one; this peer connects with the first")
+	insecure := flag.Bool("insecure", false, "without -secret-file, listen beyond loopback anyway")
 	var groupNames groupList
 	flag.Var(&groupNames, "group", "a group to serve; repeat for several (default things)")
 	flag.Parse()
@@ -71,6 +76,15 @@ func main() {
 		groupNames = groupList{"things"}
 	}
 
+	if *secretFile != "" {
+		list, err := loadSecrets(*secretFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		clusterSecrets = list
+	} else if host, _, err := net.SplitHostPort(*listen); err == nil && !*insecure && !isLoopback(host) {
+		log.Fatalf("refusing to listen on %s without a cluster secret: give -secret-file, or opt out with -insecure", *listen)
+	}
 	listener, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatalf("cannot listen on %s: %v", *listen, err)
@@ -108,7 +122,7 @@ func main() {
 		groups = append(groups, groupcache.NewGroup(name, *cacheBytes, loader))
 	}
 
-	srv := &server{groups: func() []*groupcache.Group { return groups }, loadTimeout: 30 * time.Second}
+	srv := &server{groups: func() []*groupcache.Group { return groups }, loadTimeout: 30 * time.Second, secrets: clusterSecrets}
 	go srv.serve(listener)
 	out := &output{writer: bufio.NewWriter(os.Stdout)}
 	out.line("listening " + address)
@@ -286,4 +300,18 @@ func getAll(ctx context.Context, group string, keys []string) string {
 		}
 	}
 	return "values " + strings.Join(values, ",")
+}
+
+// isLoopback reports whether host is a loopback address or resolves to one only.
+func isLoopback(host string) bool {
+	addresses, err := net.LookupIP(host)
+	if err != nil || len(addresses) == 0 {
+		return false
+	}
+	for _, address := range addresses {
+		if !address.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }

@@ -22,6 +22,8 @@ import (
 type server struct {
 	groups      func() []*groupcache.Group
 	loadTimeout time.Duration
+	// secrets, when set, are required of every connection (docs/PROTOCOL.md, "Authentication").
+	secrets secrets
 }
 
 // serve accepts connections until the listener closes.
@@ -43,13 +45,25 @@ type connection struct {
 	conn    net.Conn
 	writeMu sync.Mutex
 	writer  *bufio.Writer
+	// sealer tags every frame sent after the handshake's step 2.
+	sealer *tagger
 }
 
 func (c *connection) send(kind byte, id uint32, payload []byte) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	c.writer.Write(appendFrame(nil, kind, 0, id, payload))
+	bytes := appendFrame(nil, kind, 0, id, payload)
+	if c.sealer != nil {
+		bytes = c.sealer.seal(bytes)
+	}
+	c.writer.Write(bytes)
 	c.writer.Flush()
+}
+
+func (c *connection) sealWith(t *tagger) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.sealer = t
 }
 
 func (c *connection) sendError(id uint32, code uint32, message string) {
@@ -76,11 +90,29 @@ func (s *server) serveConnection(conn net.Conn) {
 		inFlight.Wait()
 		conn.Close()
 	}()
-	reader := bufio.NewReaderSize(conn, 64<<10)
+	limited := &limitedConn{Conn: conn, limited: s.secrets != nil, remaining: bytesBeforeAuth}
+	reader := &frameReader{r: bufio.NewReaderSize(limited, 64<<10)}
+	if s.secrets != nil {
+		conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		_, receive, err := serverHandshake(s.secrets, reader, c)
+		if err != nil {
+			log.Printf("refused a connection from %s: %v", conn.RemoteAddr(), err)
+			c.sendError(0, codeUnauthenticated, err.Error())
+			return
+		}
+		conn.SetReadDeadline(time.Time{})
+		limited.limited = false
+		reader.opener = receive
+	}
 	for {
-		f, err := readFrame(reader)
+		f, err := reader.read()
 		var bad *frameError
+		var unauthenticated *authError
 		switch {
+		case errors.As(err, &unauthenticated):
+			log.Printf("closing a connection from %s: %v", conn.RemoteAddr(), err)
+			c.sendError(0, codeUnauthenticated, err.Error())
+			return
 		case errors.As(err, &bad):
 			c.sendError(0, bad.code, bad.message)
 			return
@@ -106,6 +138,12 @@ func (s *server) serveConnection(conn net.Conn) {
 			c.send(kindPing|kindReplyBit, f.id, nil)
 		case kindStats:
 			c.send(kindStats|kindReplyBit, f.id, s.stats())
+		case kindHello:
+			if s.secrets != nil {
+				c.sendError(f.id, codeBadRequest, "a HELLO after the handshake")
+				return
+			}
+			c.sendError(f.id, codeUnsupported, "go-peer: no cluster secret (started without -secret-file)")
 		case kindSet:
 			c.sendError(f.id, codeUnsupported, "go-peer: golang/groupcache cannot set a value")
 		case kindRemove, kindRemoveKeys:

@@ -1,9 +1,10 @@
 import Foundation
 import GroupCache
+import GroupCacheAuth
 import TestSupport
 
 /// Two Swift nodes (in this process, real sockets) and two Go peers (processes), all with golang's crc32 ring
-/// and the same `http://host:port` peer IDs.
+/// and the same `http://host:port` peer IDs, authenticated with one cluster secret (``secretFile``).
 struct MixedCluster {
     let swift: [SwiftNode]
     let go: [GoPeer]
@@ -23,9 +24,15 @@ struct MixedCluster {
         await cluster.stop()
     }
 
+    /// The file of the secret the cluster shares.
+    static let secretFile = try! temporarySecretFile()
+    static let secrets = try! ClusterSecrets(contentsOfFile: secretFile)
+
     static func start(goArguments: [String] = []) async throws -> MixedCluster {
-        let go = try await offThePool { try (0..<2).map { _ in try GoPeer(arguments: goArguments) } }
-        let swift = try (0..<2).map { _ in try SwiftNode() }
+        let go = try await offThePool {
+            try (0..<2).map { _ in try GoPeer(arguments: ["-secret-file", secretFile] + goArguments) }
+        }
+        let swift = try (0..<2).map { _ in try SwiftNode(secrets: secrets) }
         let addresses = swift.map(\.address) + go.map(\.address)
         for node in swift { node.ring.setPeers(addresses.map { Peer(address: $0, idFormat: .url) }) }
         for peer in go { try await peer.setPeers(addresses) }

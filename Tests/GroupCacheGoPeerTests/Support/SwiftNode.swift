@@ -2,6 +2,7 @@ import Foundation
 import GroupCache
 import GroupCacheProtobuf
 import GroupCacheTCP
+import GroupCacheAuth
 import TestSupport
 
 /// A swift-groupcache node in this process, behind a real TCP server, with golang's ring and peer IDs and the
@@ -25,14 +26,15 @@ final class SwiftNode: Sendable {
     var id: String { peer.id }
     var loads: Int { loadCount.value }
 
-    init() throws {
+    /// A node that requires `secrets` of its peers and connects with them; none with `nil`.
+    init(secrets: ClusterSecrets?) throws {
         let picker = DeferredPeerPicker()
         clock = ManualWallClock()
         registry = GroupRegistry(peers: picker, clock: clock)
-        server = TCPServer(registry: registry)
+        server = TCPServer(registry: registry, options: TCPServerOptions(secrets: secrets))
         let port = try server.start()
         peer = Peer(host: "127.0.0.1", port: port, idFormat: .url)
-        ring = TCPTransport().makePeerRing(local: peer, configuration: .golang)
+        ring = TCPTransport(options: TCPClientOptions(secrets: secrets)).makePeerRing(local: peer, configuration: .golang)
         picker.setPicker(ring)
         let loader = Self.loader(id: peer.id, counter: loadCount)
         things = try registry.makeGroup(name: "things", cacheBytes: 8 << 20, loader: loader)

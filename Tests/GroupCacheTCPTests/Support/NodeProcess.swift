@@ -2,6 +2,7 @@ import Foundation
 import GroupCache
 import GroupCacheRing
 @testable import GroupCacheTCP
+import GroupCacheAuth
 import GroupCacheWire
 import TestSupport
 
@@ -104,14 +105,6 @@ final class NodeProcess: Sendable {
             for node in nodes { try node.setPeers(nodes.map(\.address)) }
             return nodes
         }
-    }
-
-    /// A new file in the temporary folder holding `secrets`, one per line, for `--secret-file`.
-    static func secretFile(_ secrets: [String] = ["the tests' cluster secret, 32 bytes or more"]) throws -> String {
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("groupcache-secret-\(getpid())-\(UUID().uuidString)").path
-        try (secrets.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        return path
     }
 
     /// Starts one node, waiting for it on a thread of its own.

@@ -1,4 +1,5 @@
 import Foundation
+import GroupCacheAuth
 import GroupCacheWire
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+public import GroupCacheWire
 
 /// Which way a frame travels, the first byte a tag covers: a frame sent back the other way does not verify.
 public enum FrameDirection: UInt8, Sendable {
@@ -14,7 +15,7 @@ public enum FrameDirection: UInt8, Sendable {
 /// where the frame's length field counts the tag (length = 6 + payload + 16). A frame altered, replayed,
 /// reordered or sent back the other way does not verify.
 enum FrameTag {
-    static let byteCount = 16
+    static let byteCount = FrameHeader.tagByteCount
 
     static func compute(
         _ key: SessionKey, _ direction: FrameDirection, _ counter: UInt64, _ frame: UnsafeRawBufferPointer
@@ -74,7 +75,7 @@ public struct FrameSealer: Sendable {
 /// ``FrameParser`` given one with ``FrameParser/requireTags(_:)`` checks every frame before it hands it out.
 ///
 /// Concurrency: a value type, owned by the connection's reader.
-public struct FrameOpener: Sendable {
+public struct FrameOpener: FrameVerifier {
     let key: SessionKey
     /// The direction the frames it checks travel in.
     public let direction: FrameDirection

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+public import GroupCacheWire
 
 /// The handshake that opens a connection between nodes holding a cluster secret, as docs/PROTOCOL.md
 /// ("Authentication") specifies it byte for byte:

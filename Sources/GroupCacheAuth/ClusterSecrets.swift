@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GroupCacheWire
 
 /// The secrets a cluster's nodes share to prove to each other that they belong (docs/PROTOCOL.md,
 /// "Authentication"). Every secret listed is accepted from a connecting peer; the first is the one this node
