@@ -47,6 +47,7 @@ let package = Package(
             dependencies: [
                 "BenchSupport",
                 .product(name: "GroupCache", package: "swift-groupcache"),
+                .product(name: "GroupCacheAuth", package: "swift-groupcache"),
                 .product(name: "GroupCacheTCP", package: "swift-groupcache"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

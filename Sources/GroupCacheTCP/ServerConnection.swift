@@ -115,6 +115,11 @@ final class ServerConnection: Sendable {
     private func readable() {
         // Before the handshake is complete a stranger gets to send only a few hundred bytes.
         let allowance = state.withLock { $0.machine.readAllowance }
+        guard allowance > 0 else {
+            // The turn refuses the stranger; a read of nothing would look like the end of input.
+            turn()
+            return
+        }
         let result = try? lane.scratch.withUnsafeMutableBytes { buffer throws(SocketError) in
             try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, allowance)]))
         }

@@ -73,6 +73,7 @@ enum Bench {
         try await section("memory") { try await OurSections.memory(settings, report) }
         try await section("fairness") { try await OurSections.fairness(settings, report) }
         try await section("connections") { try await OurSections.connections(settings, report) }
+        try await section("auth") { try await OurSections.authenticationCost(settings, report) }
 
         report.targets = Targets.check(report, herdLoads: herdLoads, placement: settings.placement)
         report.note(plotLatencies(report, to: settings.output))

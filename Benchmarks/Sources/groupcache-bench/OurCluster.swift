@@ -1,11 +1,13 @@
 import Foundation
 import GroupCache
+import GroupCacheAuth
 import GroupCacheTCP
 import Synchronization
 
 /// swift-groupcache as a service embeds it: a node in this process (the caller, group "bench") and
 /// `groupcache-node` processes as its peers, all on loopback with the golang ring. Every loader makes
-/// `<key>@<node ID>` padded to `valueBytes`, after `loadDelayMs`.
+/// `<key>@<node ID>` padded to `valueBytes`, after `loadDelayMs`. With `secretFile`, every node requires and
+/// presents its cluster secret, so every frame carries a tag.
 final class OurCluster {
     let server: TCPServer
     let ring: PeerRing
@@ -18,8 +20,9 @@ final class OurCluster {
 
     init(
         settings: Settings, processes: Int, valueBytes: Int, loadDelayMs: Int = 0, hotCache: Bool,
-        cacheBytes: Int = 64 << 20, label: String
+        cacheBytes: Int = 64 << 20, label: String, secretFile: String? = nil
     ) throws {
+        let secrets = try secretFile.map { try ClusterSecrets(contentsOfFile: $0) }
         var nodes: [Child] = []
         var ports: [Int] = []
         for index in 0..<processes {
@@ -28,7 +31,7 @@ final class OurCluster {
                 arguments: [
                     "--listen", "127.0.0.1:0", "--loader", "synthetic", "--value-bytes", "\(valueBytes)",
                     "--load-delay-ms", "\(loadDelayMs)", "--group", "bench", "--cache-bytes", "\(cacheBytes)",
-                ],
+                ] + (secretFile.map { ["--secret-file", $0] } ?? []),
                 log: settings.logs.appendingPathComponent("\(label)-node\(index).log"),
             cpus: settings.placement.serverCPUs)
             ports.append(try node.listeningPort())
@@ -36,11 +39,11 @@ final class OurCluster {
         }
         let picker = DeferredPeerPicker()
         let registry = GroupRegistry(peers: picker)
-        server = TCPServer(registry: registry)
+        server = TCPServer(registry: registry, options: TCPServerOptions(secrets: secrets))
         let port = try server.start()
         local = Peer(host: "127.0.0.1", port: port, idFormat: .url)
         remotes = ports.map { Peer(host: "127.0.0.1", port: $0, idFormat: .url) }
-        ring = TCPTransport().makePeerRing(local: local, configuration: .golang)
+        ring = TCPTransport(options: TCPClientOptions(secrets: secrets)).makePeerRing(local: local, configuration: .golang)
         picker.setPicker(ring)
         ring.setPeers([local] + remotes)
         let addresses = ([local] + remotes).map(\.address).joined(separator: ",")
@@ -57,7 +60,7 @@ final class OurCluster {
             return CacheValue(synthetic("\(key)@\(id)", bytes: valueBytes))
         }
         self.nodes = nodes
-        clients = try remotes.map { try TCPNodeClient(address: $0.address) }
+        clients = try remotes.map { try TCPNodeClient(address: $0.address, options: TCPClientOptions(secrets: secrets)) }
     }
 
     /// `count` keys starting with `prefix` that `owner` owns.

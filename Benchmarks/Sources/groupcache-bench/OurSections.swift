@@ -67,6 +67,44 @@ enum OurSections {
         }
     }
 
+    /// The cost of a cluster secret: peer hits with 1 and 16 callers, with and without a secret, alternated
+    /// (off, on, off, on) so that drift on a noisy machine falls on both; the better of the two runs of each is
+    /// kept. Rows of the authenticated runs carry the system "swift-groupcache+secret".
+    static func authenticationCost(_ settings: Settings, _ report: Report) async throws {
+        let secretFile = settings.logs.appendingPathComponent("bench-secret").path
+        try "a secret for the benchmark's cluster, 32 bytes or more\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        for size in [64, 262_144] where size == 64 || !settings.smoke {
+            var best: [Bool: (one: Sample, sixteen: Sample)] = [:]
+            for round in 0..<4 {
+                let secured = round % 2 == 1
+                let cluster = try OurCluster(
+                    settings: settings, processes: 1, valueBytes: size, hotCache: false, label: "auth-\(size)-\(round)",
+                    secretFile: secured ? secretFile : nil)
+                try await cluster.run {
+                    let keys = cluster.keys(64, ownedBy: cluster.remotes[0], prefix: "a\(size)-")
+                    for key in keys { _ = try await cluster.group.get(key) }
+                    let group = cluster.group
+                    let one = try await measureSequentially(count: settings.requests) { _ = try await group.get(keys[0]) }
+                    let sixteen = try await measureTasks(callers: 16, seconds: settings.seconds) { index in
+                        _ = try await group.get(keys[index % keys.count])
+                    }
+                    if let kept = best[secured] {
+                        let p50 = one.latencies.microseconds(at: 50) < kept.one.latencies.microseconds(at: 50) ? one : kept.one
+                        let rate = (sixteen.requestsPerSecond ?? 0) > (kept.sixteen.requestsPerSecond ?? 0) ? sixteen : kept.sixteen
+                        best[secured] = (p50, rate)
+                    } else {
+                        best[secured] = (one, sixteen)
+                    }
+                }
+            }
+            for secured in [false, true] {
+                let system = secured ? "\(system)+secret" : system
+                report.add(Row(section: "auth", system: system, valueBytes: size, callers: 1, sample: best[secured]!.one))
+                report.add(Row(section: "auth", system: system, valueBytes: size, callers: 16, sample: best[secured]!.sixteen))
+            }
+        }
+    }
+
     /// 4. Herds: N concurrent gets of one cold key, spread over three nodes (this one and two processes), against a
     /// loader that takes 100 ms. Counts the loads in the whole cluster and the time until the last reply.
     static func herd(_ settings: Settings, _ report: Report) async throws -> [Int: Int] {

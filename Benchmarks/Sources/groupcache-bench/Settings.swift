@@ -20,6 +20,7 @@ struct Settings {
 
     static let sections: Set<String> = [
         "floor", "local", "peer", "miss", "herd", "mixed", "memory", "fairness", "connections", "memcached", "redis", "go",
+        "auth",
     ]
 
     var logs: URL { output.appendingPathComponent("logs") }
