@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // HMAC-SHA256 for the cluster secret's handshake and frame tags (docs/PROTOCOL.md, "Authentication").
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // Latency histograms for the benchmark harness only (groupcache-bench); no library product uses it.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // Leaves: they import nothing of ours.
@@ -94,6 +96,22 @@ let package = Package(
             dependencies: ["GroupCache", "GroupCacheAuth", "GroupCacheLock", "GroupCacheSingleFlight", "GroupCacheWire"]
         ),
 
+        // The benchmark harness (tools/bench, tools/soak; Benchmarks/README.md has its figures) and the
+        // transport's own benchmark, beside the node so that one release build serves the demo, the harness and
+        // the soak. The ordo-one micro-benchmarks live in the Benchmarks package.
+        .target(name: "BenchSupport"),
+        .executableTarget(
+            name: "TransportBenchmark",
+            dependencies: ["BenchSupport", "GroupCache", "GroupCacheTCP", "GroupCacheWire"]
+        ),
+        .executableTarget(
+            name: "groupcache-bench",
+            dependencies: [
+                "BenchSupport", "GroupCache", "GroupCacheAuth", "GroupCacheTCP",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
         // Fakes and latches the tests share.
         .target(name: "TestSupport", dependencies: ["GroupCache", "GroupCacheLock"], path: "Tests/Support"),
 
@@ -117,7 +135,7 @@ let package = Package(
             name: "GroupCacheTCPTests",
             dependencies: [
                 "GroupCacheTCP", "GroupCacheAuth", "GroupCacheLock", "GroupCacheWire", "GroupCacheRing", "TestSupport",
-                "groupcache-node", "gcctl",
+                "groupcache-node", "gcctl", "groupcache-demo",
             ]),
     ]
 )

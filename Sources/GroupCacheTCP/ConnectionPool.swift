@@ -160,7 +160,8 @@ final class ConnectionPool: Sendable {
     }
 
     private func dial(deadline: ContinuousClock.Instant) async throws -> ClientConnection {
-        let result = await open(timeout: min(options.connectTimeout, max(.milliseconds(1), deadline - .now)))
+        let left = max(.milliseconds(1), deadline - .now)
+        let result = await open(timeout: min(options.connectTimeout, left), handshakeTimeout: min(options.handshakeTimeout, left))
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.connecting -= 1
             if case .success(let connection) = result { state.connections.append(connection) }
@@ -178,12 +179,14 @@ final class ConnectionPool: Sendable {
         }
     }
 
-    /// Connects a new connection, on a thread off the cooperative pool: connect, and the handshake when the
-    /// options hold secrets, may each block for up to `timeout`.
-    private func open(timeout: Duration) async -> Result<ClientConnection, ClientHandshake.Failure> {
+    /// Connects a new connection, on a thread off the cooperative pool: connect may block for up to `timeout`,
+    /// and the handshake, when the options hold secrets, for up to `handshakeTimeout`.
+    private func open(timeout: Duration, handshakeTimeout: Duration) async -> Result<ClientConnection, ClientHandshake.Failure> {
         let opened: Result<ClientConnection, ClientHandshake.Failure> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async { [self] in
-                let result = Result { () throws(ClientHandshake.Failure) in try connect(timeout: timeout) }
+                let result = Result { () throws(ClientHandshake.Failure) in
+                    try connect(timeout: timeout, handshakeTimeout: handshakeTimeout)
+                }
                 Handoff.release(counters)
                 continuation.resume(returning: result)
             }
@@ -193,7 +196,7 @@ final class ConnectionPool: Sendable {
     }
 
     /// Connects, runs the handshake if there are secrets (counting a failed one), and makes the connection.
-    private func connect(timeout: Duration) throws(ClientHandshake.Failure) -> ClientConnection {
+    private func connect(timeout: Duration, handshakeTimeout: Duration) throws(ClientHandshake.Failure) -> ClientConnection {
         func broke(_ error: SocketError) -> ClientHandshake.Failure {
             ClientHandshake.Failure(description: "\(error)", isAuthentication: false)
         }
@@ -202,7 +205,8 @@ final class ConnectionPool: Sendable {
         var session: (parser: FrameParser, sealer: FrameSealer)?
         if let secrets = options.secrets {
             do {
-                session = try ClientHandshake.run(on: socket, secrets: secrets, limits: options.limits, timeout: timeout)
+                session = try ClientHandshake.run(
+                    on: socket, secrets: secrets, limits: options.limits, timeout: handshakeTimeout)
             } catch {
                 if error.isAuthentication { counters.authFailures.add(1, ordering: .relaxed) }
                 throw error
@@ -251,7 +255,7 @@ final class ConnectionPool: Sendable {
     private func probe() {
         Task {
             var answered: ClientConnection?
-            if case .success(let connection) = await open(timeout: options.connectTimeout) {
+            if case .success(let connection) = await open(timeout: options.connectTimeout, handshakeTimeout: options.handshakeTimeout) {
                 let reply = try? await connection.request(deadline: .now + options.pingTimeout) { id, buffer in
                     Frame.encode(kind: .ping, id: id, to: &buffer)
                 }

@@ -42,6 +42,10 @@ public struct TCPClientOptions: Sendable {
     /// fails the connection (``GroupCacheError/Code/unauthenticated``), counts against the peer, and its
     /// callers load locally; there is no fallback to untagged frames. `nil` (the default): no handshake.
     public var secrets: ClusterSecrets?
+    /// How long the handshake of a new connection may take, within the caller's deadline (default 5 s, as the
+    /// server's): the server answers HELLO in a turn of its queue, which a busy node may take a while to give.
+    /// A handshake that times out counts as a failed connect.
+    public var handshakeTimeout: Duration
 
     /// Creates options; every parameter has the documented default.
     public init(
@@ -50,7 +54,7 @@ public struct TCPClientOptions: Sendable {
         idleTimeout: Duration = .seconds(60), limits: FrameLimits = FrameLimits(),
         pingAfter: Duration = .milliseconds(500), pingTimeout: Duration = .seconds(1),
         failuresBeforeDown: Int = 3, probeInterval: Duration = .seconds(1), writeTimeout: Duration = .seconds(10),
-        secrets: ClusterSecrets? = nil
+        secrets: ClusterSecrets? = nil, handshakeTimeout: Duration = .seconds(5)
     ) {
         precondition(maxConnectionsPerPeer > 0, "a peer needs at least one connection")
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
@@ -65,5 +69,6 @@ public struct TCPClientOptions: Sendable {
         self.probeInterval = probeInterval
         self.writeTimeout = writeTimeout
         self.secrets = secrets
+        self.handshakeTimeout = handshakeTimeout
     }
 }

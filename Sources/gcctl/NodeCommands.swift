@@ -57,7 +57,8 @@ enum Failure {
         case let error as GroupCacheError where error.code == .notFound:
             (message, code) = ("not found: \(error.message)", 1)
         case let error as GroupCacheError where error.code == .unauthenticated && error.peerID == node:
-            (message, code) = ("authentication with node \(node) failed: \(error.message)", 5)
+            (message, code) = (
+                "authentication with node \(node) failed: \(error.message) (give --secret-file with the cluster's secret)", 5)
         case let error as GroupCacheError where error.peerID == node:
             (message, code) = ("node \(node) is unreachable: \(error.message)", 2)
         case let error as GroupCacheError where error.peerID != nil:
