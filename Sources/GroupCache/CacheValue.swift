@@ -28,13 +28,6 @@ public struct CacheValue: Hashable, Sendable {
         self.init(Array(string.utf8), expiresAt: expiresAt)
     }
 
-    /// Creates a value holding the serialized form of `message`, expiring at `expiresAt` (never, if `nil`).
-    ///
-    /// - Throws: Whatever the message's serialization throws.
-    public init(_ message: some CacheValueCodable, expiresAt: Date? = nil) throws {
-        self.init(try message.serializedCacheBytes(), expiresAt: expiresAt)
-    }
-
     /// Creates a value holding `bytes`, expiring at `expiryNanoseconds` since 1970 (0 = never), as a peer sent it.
     public init(_ bytes: [UInt8], expiryNanoseconds: Int64) {
         self.bytes = bytes
@@ -52,13 +45,6 @@ public struct CacheValue: Hashable, Sendable {
     /// The number of bytes in the value; the cache's byte budget counts this plus the key's bytes.
     public var count: Int { bytes.count }
 
-    /// Returns the message decoded from the value's bytes.
-    ///
-    /// - Throws: Whatever the message's decoding throws.
-    public func decode<Message: CacheValueCodable>(as type: Message.Type = Message.self) throws -> Message {
-        try Message(serializedCacheBytes: bytes)
-    }
-
     /// Returns whether the value has expired at `now` (nanoseconds since 1970). A negative expiry, which only a
     /// faulty peer sends, counts as expired.
     public func isExpired(at now: Int64) -> Bool {
@@ -73,15 +59,4 @@ public struct CacheValue: Hashable, Sendable {
         if nanoseconds <= Double(Int64.min) { return .min }
         return Int64(nanoseconds) == 0 ? 1 : Int64(nanoseconds)
     }
-}
-
-/// A message that a cache value can hold: Swift's counterpart of Go groupcache's `SetProto`.
-///
-/// The GroupCache module does not depend on any protobuf library; a separate module conforms protobuf messages.
-public protocol CacheValueCodable {
-    /// Returns the message's serialized bytes.
-    func serializedCacheBytes() throws -> [UInt8]
-
-    /// Creates the message from serialized bytes.
-    init(serializedCacheBytes bytes: [UInt8]) throws
 }

@@ -72,7 +72,7 @@ extension Group {
                     for: key, deadline: deadline, timeLimit: loadTimeout,
                     operation: { try await self.fillUnlessCached(key) { try await fill(.now + loadTimeout, nil) } },
                     commit: commit
-                ).value.value
+                ).value
             }
             return try await flights.value(
                 for: key, deadline: deadline, timeLimit: loadTimeout,
@@ -80,7 +80,7 @@ extension Group {
                 handsOver: { !GroupCacheError.isCallerVisible($0) },
                 operation: { failedAttempt in try await fill(.now + loadTimeout, failedAttempt) },
                 commit: commit
-            ).value.value
+            ).value
         } catch is DeadlineExceededError {
             throw GroupCacheError(.deadlineExceeded, "get of \(key) in group \(name) timed out")
         } catch let error as OperationTimedOutError {

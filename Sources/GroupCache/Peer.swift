@@ -71,4 +71,15 @@ public struct RingConfiguration: Hashable, Sendable {
     public static let mailgunV2 = RingConfiguration(flavor: .fnv1, idFormat: .url)
     /// groupcache-go v3: FNV-1 of md5 hex, 50 points, `host:port` IDs.
     public static let groupcacheV3 = RingConfiguration(flavor: .fnv1, idFormat: .hostPort)
+
+    /// The configurations by the names the executables take (`--ring golang|mailgun|v3`).
+    public static let named: [(name: String, configuration: RingConfiguration)] = [
+        ("golang", .golang), ("mailgun", .mailgunV2), ("v3", .groupcacheV3),
+    ]
+
+    /// The configuration named `name` (`golang`, `mailgun` or `v3`), or `nil`.
+    public init?(name: String) {
+        guard let match = Self.named.first(where: { $0.name == name }) else { return nil }
+        self = match.configuration
+    }
 }

@@ -114,13 +114,8 @@ public struct LRUCache<Key: Hashable, Value> {
         return (node.key, node.value, node.cost)
     }
 
-    /// Removes every entry.
-    public mutating func removeAll() {
-        self = LRUCache()
-    }
-
-    /// The keys from the most to the least recently used.
-    public var keysByRecency: [Key] {
+    /// The keys from the most to the least recently used (for tests).
+    var keysByRecency: [Key] {
         var keys: [Key] = []
         keys.reserveCapacity(count)
         var slot = newest

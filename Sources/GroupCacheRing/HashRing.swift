@@ -84,9 +84,6 @@ public struct HashRing: Sendable {
         self.shift = shift
     }
 
-    /// Whether the ring has no members.
-    public var isEmpty: Bool { points.isEmpty }
-
     /// Returns the index in ``members`` of the owner of the key held in `key`, or `nil` if the ring is empty.
     public func ownerIndex(of key: UnsafeRawBufferPointer) -> Int? {
         guard !points.isEmpty else { return nil }

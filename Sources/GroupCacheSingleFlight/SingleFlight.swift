@@ -42,14 +42,6 @@ public struct OperationTimedOutError: Error, Hashable, Sendable {
 /// generically across the module boundary, every flight looked up generic metadata at run time (perf:
 /// `_swift_getGenericMetadata` under `finish`), and 16 callers through `Group.get` did 72k gets/s instead of 80-84k.
 public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
-    /// What ``value(for:deadline:operation:commit:)`` learned besides the value.
-    public enum Role: Sendable {
-        /// This caller started the operation.
-        case leader
-        /// This caller joined an operation another caller had started.
-        case follower
-    }
-
     @usableFromInline let flights = Lock<[Key: Flight]>([:])
     /// Waiters' deadlines and operations' time limits.
     @usableFromInline let timers = DeadlineTimer()
@@ -68,7 +60,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
     ///     when `timeLimit` passes.
     ///   - commit: Runs once with the operation's result if the flight is still attached when it finishes; it
     ///     runs under a lock, so it must be short and must not call back into this object.
-    /// - Returns: The value, and whether this caller started the operation.
+    /// - Returns: The value.
     /// - Throws: The operation's error, `CancellationError` if this caller's task is cancelled,
     ///   ``DeadlineExceededError``, or ``OperationTimedOutError``.
     @inlinable
@@ -78,10 +70,10 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         timeLimit: Duration? = nil,
         operation: @escaping @Sendable () async throws -> Value,
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
-    ) async throws -> (value: Value, role: Role) {
-        let (flight, role) = join(key, commit: commit)
-        if role == .leader { launch(flight, for: key, timeLimit: timeLimit, immediately: true, operation: operation) }
-        return (try await flight.wait(deadline: deadline, timers: timers), role)
+    ) async throws -> Value {
+        let (flight, isLeader) = join(key, commit: commit)
+        if isLeader { launch(flight, for: key, timeLimit: timeLimit, immediately: true, operation: operation) }
+        return try await flight.wait(deadline: deadline, timers: timers)
     }
 
     /// Like ``value(for:deadline:timeLimit:operation:commit:)``, but a leader first runs `attempt` in its own
@@ -106,9 +98,9 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         handsOver: @Sendable (any Error) -> Bool,
         operation: @escaping @Sendable (_ failedAttempt: (any Error)?) async throws -> Value,
         commit: @escaping @Sendable (Result<Value, any Error>) -> Void
-    ) async throws -> (value: Value, role: Role) {
-        let (flight, role) = join(key, commit: commit)
-        guard role == .leader else { return (try await flight.wait(deadline: deadline, timers: timers), role) }
+    ) async throws -> Value {
+        let (flight, isLeader) = join(key, commit: commit)
+        guard isLeader else { return try await flight.wait(deadline: deadline, timers: timers) }
 
         let limit = timeLimit.map { ContinuousClock.now + $0 }
         let finishBy = [deadline, limit].compactMap { $0 }.min() ?? .now + .seconds(365 * 86_400)
@@ -116,7 +108,7 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         do {
             let value = try await attempt(finishBy)
             finish(flight, for: key, with: .success(value))
-            return (value, role)
+            return value
         } catch let thrown {
             error = thrown
         }
@@ -147,21 +139,21 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         } else {
             finish(flight, for: key, with: .failure(error))
         }
-        return (try await flight.wait(deadline: deadline, timers: timers), role)
+        return try await flight.wait(deadline: deadline, timers: timers)
     }
 
     /// Joins the flight for `key`, or starts one with `commit` and makes the caller its leader. Followers are
     /// counted under the flights lock, so a leader that leaves early sees every one that joined.
     @inlinable
-    func join(_ key: Key, commit: @escaping @Sendable (Result<Value, any Error>) -> Void) -> (Flight, Role) {
-        flights.withLock { flights -> (Flight, Role) in
+    func join(_ key: Key, commit: @escaping @Sendable (Result<Value, any Error>) -> Void) -> (Flight, isLeader: Bool) {
+        flights.withLock { flights -> (Flight, isLeader: Bool) in
             if let running = flights[key] {
                 running.followerJoined()
-                return (running, .follower)
+                return (running, false)
             }
             let flight = Flight(commit: commit)
             flights[key] = flight
-            return (flight, .leader)
+            return (flight, true)
         }
     }
 

@@ -22,9 +22,6 @@ public struct SocketError: Error, Hashable, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    /// Whether the peer refused or reset the connection: it is there, but does not (or no longer) serve.
-    public var isRefusal: Bool { errno == ECONNREFUSED || errno == ECONNRESET }
-
     /// Whether the process or the system has run out of file descriptors.
     public var isOutOfDescriptors: Bool { errno == EMFILE || errno == ENFILE }
 

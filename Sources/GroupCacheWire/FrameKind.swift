@@ -71,17 +71,11 @@ public struct FrameKind: RawRepresentable, Hashable, Sendable, CustomStringConve
         }
     }
 
-    /// Every kind this build knows, requests then replies.
-    public static let known: [FrameKind] = [
+    /// Every kind this build knows, requests then replies (for tests).
+    static let known: [FrameKind] = [
         .get, .set, .remove, .removeKeys, .ping, .stats, .hello,
         .getReply, .setReply, .removeReply, .removeKeysReply, .pong, .statsReply, .helloReply, .error,
     ]
-
-    /// Returns the kind whose protocol name is `name` (as ``description`` spells it), or `nil`.
-    public init?(name: String) {
-        guard let kind = Self.known.first(where: { $0.description == name }) else { return nil }
-        self = kind
-    }
 }
 
 extension String {

@@ -1,6 +1,6 @@
-public import ArgumentParser
+import ArgumentParser
 import GroupCache
-public import GroupCacheRing
+import GroupCacheRing
 
 /// `gcctl owner`: which peer owns each key, computed locally as every node of the cluster computes it.
 struct OwnerCommand: ParsableCommand {
@@ -14,8 +14,8 @@ struct OwnerCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The ring flavour: crc32 (golang/groupcache) or fnv1 (Mailgun v2, groupcache-go v3).")
-    var flavor: HashRing.Flavor
+    @Option(help: "The ring, as groupcache-node --ring names it: golang (crc32), mailgun or v3 (both FNV-1).")
+    var ring = "golang"
 
     @Option(help: "The peer IDs, comma-separated, in the order every node lists them.")
     var peers: String
@@ -23,12 +23,15 @@ struct OwnerCommand: ParsableCommand {
     @Option(help: "Points per peer on the ring.")
     var replicas: Int = HashRing.defaultReplicas
 
+    private var configuration: RingConfiguration? { RingConfiguration(name: ring) }
+
     @Argument(help: "The keys. Without any, keys are read from standard input, one per line.")
     var keys: [String] = []
 
     func validate() throws {
         if memberIDs.isEmpty { throw ValidationError("--peers needs at least one peer ID") }
         if replicas < 1 { throw ValidationError("--replicas must be at least 1") }
+        if configuration == nil { throw ValidationError("--ring must be golang, mailgun or v3") }
     }
 
     private var memberIDs: [String] {
@@ -37,7 +40,7 @@ struct OwnerCommand: ParsableCommand {
     }
 
     func run() throws {
-        let ring = HashRing(flavor: flavor, replicas: replicas, members: memberIDs)
+        let ring = HashRing(flavor: configuration!.flavor, replicas: replicas, members: memberIDs)
         let printLine = { (key: String) in
             print("\(key)\t\(ring.owner(of: CacheKey(key).bytes)!)")
         }
@@ -49,4 +52,3 @@ struct OwnerCommand: ParsableCommand {
     }
 }
 
-extension HashRing.Flavor: ExpressibleByArgument {}

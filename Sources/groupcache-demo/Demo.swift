@@ -17,7 +17,8 @@ struct Demo: AsyncParsableCommand {
             from the nodes' own stats that every key was loaded once in the cluster, that repeat gets come from \
             memory, what remove and expiry do, and how long hits and peer fetches take. It stops every node it \
             started, also on Ctrl-C, and exits 1 if any check failed.
-            """
+            """,
+        version: swiftGroupCacheVersion
     )
 
     @Flag(help: "A quick run, for CI.") var short = false

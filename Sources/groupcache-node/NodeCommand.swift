@@ -24,7 +24,8 @@ struct NodeCommand: AsyncParsableCommand {
             cluster's members (host:port each; this node is added if missing) and answers "peers <ID>,<ID>,..." \
             once they are in use; "stats" prints this node's counters; and exits when it closes, so that the \
             node never outlives the process that started it. Exits on SIGTERM or SIGINT in any case.
-            """
+            """,
+        version: swiftGroupCacheVersion
     )
 
     @Option(help: "The address to listen on, host:port (port 0 picks a free one).")
@@ -81,7 +82,7 @@ struct NodeCommand: AsyncParsableCommand {
     var insecure = false
 
     func run() async throws {
-        guard let configuration = Self.rings[ring] else {
+        guard let configuration = RingConfiguration(name: ring) else {
             throw ValidationError("--ring must be golang, mailgun or v3")
         }
         let (host, port) = try Self.split(listen)
@@ -231,10 +232,6 @@ struct NodeCommand: AsyncParsableCommand {
         var status = stat()
         return fstat(STDIN_FILENO, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO
     }
-
-    static let rings: [String: RingConfiguration] = [
-        "golang": .golang, "mailgun": .mailgunV2, "v3": .groupcacheV3,
-    ]
 
     static func split(_ address: String) throws -> (host: String, port: Int) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {

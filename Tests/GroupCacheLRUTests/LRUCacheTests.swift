@@ -1,4 +1,4 @@
-import GroupCacheLRU
+@testable import GroupCacheLRU
 import TestSupport
 import Testing
 

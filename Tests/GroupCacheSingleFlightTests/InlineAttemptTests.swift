@@ -42,7 +42,7 @@ import GroupCacheLock
                 return try await operation()
             },
             commit: { _ in probe.commits.add(1, ordering: .relaxed) }
-        ).value
+        )
     }
 
     @Test func followersShareTheLeadersAttempt() async throws {

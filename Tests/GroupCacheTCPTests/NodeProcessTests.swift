@@ -1,4 +1,5 @@
 import Foundation
+import GroupCache
 import GroupCacheRing
 import GroupCacheWire
 import TestSupport
@@ -233,6 +234,32 @@ extension Array {
         #expect(run.status == 3)
         #expect(run.errors.hasPrefix("gcctl: node \(node.address) answered: noSuchGroup"), "got \(run.errors)")
         #expect(run.errors.contains("no group named nope"), "got \(run.errors)")
+    }
+
+    /// `gcctl owner --ring` names rings as `groupcache-node --ring` does, and hashes as the nodes' ring does.
+    @Test func ownerTakesTheNodesRingNames() async throws {
+        let ids = ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"]
+        let keys = (0..<50).map { "key-\($0)" }
+        for (name, configuration) in RingConfiguration.named {
+            let run = try await Self.gcctl(["owner", "--ring", name, "--peers", ids.joined(separator: ",")] + keys)
+            #expect(run.status == 0, "\(name): \(run.errors)")
+            let ring = HashRing(flavor: configuration.flavor, members: ids)
+            let expected = keys.map { "\($0)\t\(ring.owner(of: $0)!)\n" }.joined()
+            #expect(run.output == expected, "\(name)")
+        }
+        let crc32 = try await Self.gcctl(["owner", "--ring", "golang", "--peers", ids.joined(separator: ",")] + keys)
+        let fnv1 = try await Self.gcctl(["owner", "--ring", "v3", "--peers", ids.joined(separator: ",")] + keys)
+        #expect(crc32.output != fnv1.output, "the two hashes place keys differently")
+        let unknown = try await Self.gcctl(["owner", "--ring", "crc32", "--peers", ids[0], "k"])
+        #expect(unknown.status != 0 && unknown.errors.contains("golang, mailgun or v3"), "\(unknown.errors)")
+    }
+
+    @Test func everyExecutablePrintsItsVersion() async throws {
+        for executable in ["gcctl", "groupcache-node", "groupcache-demo"] {
+            let path = NodeProcess.productsFolder.appendingPathComponent(executable).path
+            let run = try await offThePool { try runToEnd([path, "--version"]) }
+            #expect(run.status == 0 && run.output == "\(swiftGroupCacheVersion)\n", "\(executable): \(run)")
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import GroupCacheWire
+@testable import GroupCacheWire
 import TestSupport
 import Testing
 
