@@ -10,7 +10,9 @@ import Glibc
 public final class BlockingConnection {
     /// A connection that failed or a server that broke its protocol.
     public struct Failure: Error, CustomStringConvertible {
+        /// What failed.
         public var description: String
+        /// A failure described by `description`.
         public init(_ description: String) { self.description = description }
     }
 

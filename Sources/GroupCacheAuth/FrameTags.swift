@@ -10,24 +10,29 @@ public enum FrameDirection: UInt8, Sendable {
     case toClient = 2
 }
 
-/// The tag every frame of an authenticated connection ends with: the first 16 bytes of
-/// HMAC-SHA256(K, direction ‖ frames sent before it in that direction, as 8 bytes ‖ the frame up to its tag),
+/// The tags of one direction of an authenticated connection: each is the first 16 bytes of
+/// HMAC-SHA256(K, direction ‖ frames tagged before it in that direction, as 8 bytes ‖ the frame up to its tag),
 /// where the frame's length field counts the tag (length = 6 + payload + 16). A frame altered, replayed,
-/// reordered or sent back the other way does not verify.
-enum FrameTag {
-    static let byteCount = FrameHeader.tagByteCount
+/// reordered or sent back the other way does not verify. The sealer and the opener of a direction each keep one.
+struct TagStream: Sendable {
+    let key: SessionKey
+    let direction: FrameDirection
+    /// Frames tagged so far.
+    private(set) var count: UInt64 = 0
 
-    static func compute(
-        _ key: SessionKey, _ direction: FrameDirection, _ counter: UInt64, _ frame: UnsafeRawBufferPointer
-    ) -> [UInt8] {
+    /// Lends `body` the tag of `frame` as the next frame of this direction, without counting it.
+    func withTag<Result>(of frame: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         var mac = key.keyed
-        var prefix = [UInt8](repeating: 0, count: 9)
-        prefix[0] = direction.rawValue
-        for index in 0..<8 { prefix[1 + index] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * index)) }
-        mac.update(data: prefix)
+        withUnsafeTemporaryAllocation(byteCount: 9, alignment: 1) { prefix in
+            prefix[0] = direction.rawValue
+            for index in 0..<8 { prefix[1 + index] = UInt8(truncatingIfNeeded: count >> (56 - 8 * index)) }
+            mac.update(data: UnsafeRawBufferPointer(prefix))
+        }
         mac.update(data: frame)
-        return Array(mac.finalize().prefix(byteCount))
+        return mac.finalize().withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0.prefix(FrameHeader.tagByteCount))) }
     }
+
+    mutating func advance() { count += 1 }
 }
 
 /// Adds tags to the frames one side of an authenticated connection sends, counting them. Frames must be sealed
@@ -35,22 +40,22 @@ enum FrameTag {
 ///
 /// Concurrency: a value type; its owner seals under the lock that orders its writes.
 public struct FrameSealer: Sendable {
-    let key: SessionKey
-    /// The direction this side sends in.
-    public let direction: FrameDirection
-    /// Frames sealed so far.
-    public private(set) var count: UInt64 = 0
+    private var stream: TagStream
 
     init(key: SessionKey, direction: FrameDirection) {
-        self.key = key
-        self.direction = direction
+        stream = TagStream(key: key, direction: direction)
     }
+
+    /// The direction this side sends in.
+    public var direction: FrameDirection { stream.direction }
+    /// Frames sealed so far.
+    public var count: UInt64 { stream.count }
 
     /// Returns `frames` (one or more whole frames, as encoded) with each frame's length grown by the tag and its
     /// tag appended.
     public mutating func seal(_ frames: [UInt8]) -> [UInt8] {
         var sealed: [UInt8] = []
-        sealed.reserveCapacity(frames.count + FrameTag.byteCount)
+        sealed.reserveCapacity(frames.count + FrameHeader.tagByteCount)
         var offset = 0
         while offset < frames.count {
             precondition(frames.count - offset >= FrameHeader.byteCount, "a sealer takes whole frames")
@@ -60,11 +65,11 @@ public struct FrameSealer: Sendable {
             precondition(end <= frames.count, "a sealer takes whole frames")
             let start = sealed.count
             sealed.append(contentsOf: frames[offset..<end])
-            let tagged = UInt32(length + FrameTag.byteCount)
+            let tagged = UInt32(length + FrameHeader.tagByteCount)
             for index in 0..<4 { sealed[start + index] = UInt8(truncatingIfNeeded: tagged >> (24 - 8 * index)) }
-            let tag = sealed.withUnsafeBytes { FrameTag.compute(key, direction, count, UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            let tag = sealed.withUnsafeBytes { stream.withTag(of: UnsafeRawBufferPointer(rebasing: $0[start...])) { Array($0) } }
             sealed.append(contentsOf: tag)
-            count += 1
+            stream.advance()
             offset = end
         }
         return sealed
@@ -76,23 +81,22 @@ public struct FrameSealer: Sendable {
 ///
 /// Concurrency: a value type, owned by the connection's reader.
 public struct FrameOpener: FrameVerifier {
-    let key: SessionKey
-    /// The direction the frames it checks travel in.
-    public let direction: FrameDirection
-    /// Frames verified so far.
-    public private(set) var count: UInt64 = 0
+    private var stream: TagStream
 
     init(key: SessionKey, direction: FrameDirection) {
-        self.key = key
-        self.direction = direction
+        stream = TagStream(key: key, direction: direction)
     }
+
+    /// The direction the frames it checks travel in.
+    public var direction: FrameDirection { stream.direction }
+    /// Frames verified so far.
+    public var count: UInt64 { stream.count }
 
     /// Whether `tag` is the tag of `frame` (its bytes from the length field to the end of the payload) as the
     /// next frame in this direction; counts it if so. Compared in constant time.
     public mutating func verify(_ frame: UnsafeRawBufferPointer, tag: UnsafeRawBufferPointer) -> Bool {
-        let expected = FrameTag.compute(key, direction, count, frame)
-        guard Handshake.constantTimeEqual(expected, Array(tag)) else { return false }
-        count += 1
-        return true
+        let matches = stream.withTag(of: frame) { Handshake.constantTimeEqual($0, tag) }
+        if matches { stream.advance() }
+        return matches
     }
 }

@@ -50,8 +50,8 @@ extension ServerConnection {
                     }
                 }
             case .answerHandshake(let reply):
-                if !batch.isEmpty { writer.send(batch) }
-                batch.removeAll(keepingCapacity: true)
+                // Nothing else is sent before the handshake is complete: the reply goes out untagged, then
+                // every later frame is sealed.
                 let sealer = state.withLock { $0.machine.takeSealer() }
                 writer.send(reply.encoded())
                 if let sealer { writer.startSealing(with: sealer) }
@@ -126,11 +126,7 @@ extension ServerConnection {
             scheduleTurn()
         case .tooLarge(let size):
             counters.count(.tooLarge)
-            let message = "a \(size)-byte frame is larger than the node's whole input budget of \(budget.capacity) bytes"
-            var error: [UInt8] = []
-            Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .tooLarge, message: message), to: &error)
-            writer.send(error)
-            closeAfterFlushing()
+            fail(.tooLarge, "a \(size)-byte frame is larger than the node's whole input budget of \(budget.capacity) bytes")
         }
     }
 

@@ -159,6 +159,14 @@ final class ServerConnection: Sendable {
         if open && writer.finish() { close() }
     }
 
+    /// Sends ERROR `code` with id 0 (the connection-level error), then closes once it is written.
+    func fail(_ code: ErrorCode, _ message: String) {
+        var error: [UInt8] = []
+        Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: code, message: message), to: &error)
+        writer.send(error)
+        closeAfterFlushing()
+    }
+
     /// Begins a graceful shutdown: no more reading; complete requests not yet started are answered UNAVAILABLE;
     /// the connection closes when its running requests have finished and their replies are written.
     func shutdown() {
@@ -229,11 +237,7 @@ final class ServerConnection: Sendable {
         guard let cause else { return }
         counters.count(cause)
         if cause == .unauthenticated {
-            var error: [UInt8] = []
-            let message = "no handshake within \(options.handshakeTimeout): this node requires a cluster secret"
-            Frame.encode(kind: .error, id: 0, message: ErrorResponse(code: .unauthenticated, message: message), to: &error)
-            writer.send(error)
-            closeAfterFlushing()
+            fail(.unauthenticated, "no handshake within \(options.handshakeTimeout): this node requires a cluster secret")
             return
         }
         close()
